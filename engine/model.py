@@ -1,0 +1,203 @@
+"""Open a model folder in any of the three layouts and get it ready to run."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnxruntime as ort
+
+from engine.errors import ModelLoadError
+from engine.events import LoadOptions, LoadReport, ModelInfo
+from engine.graph import GraphSpec, inspect_graph, load_graph, slice_logits_to_last
+from engine.providers import create_session
+from engine.runner import DecoderRunner
+from engine.tokenizer import TextCodec
+
+# onnx-community folders ship several precisions; on CPU the smallest fast one wins.
+_COMMUNITY_PREFERENCE = (
+    "model_q4.onnx",
+    "model_int8.onnx",
+    "model_quantized.onnx",
+    "model_uint8.onnx",
+    "model_q4f16.onnx",
+    "model_fp16.onnx",
+    "model.onnx",
+)
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """Where a folder keeps its graph and configs, and which layout it follows."""
+
+    folder: Path
+    graph: Path
+    layout: str
+    genai: dict
+    config: dict
+    generation: dict
+
+
+def _json(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ModelLoadError(f"{path} is not valid JSON: {exc}") from None
+
+
+def locate(folder: Path) -> ModelFiles:
+    """Find the graph in a folder; raise ``ModelLoadError`` if there is none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelLoadError(f"{folder} is not a folder. Choose the folder that holds the model's .onnx file.")
+    config = _json(folder / "config.json")
+    generation = _json(folder / "generation_config.json")
+    genai = _json(folder / "genai_config.json")
+    if genai:
+        name = genai.get("model", {}).get("decoder", {}).get("filename", "model.onnx")
+        return ModelFiles(folder, folder / name, "genai", genai, config, generation)
+    if (folder / "model.onnx").is_file():
+        return ModelFiles(folder, folder / "model.onnx", "optimum", genai, config, generation)
+    for name in _COMMUNITY_PREFERENCE:
+        if (folder / "onnx" / name).is_file():
+            return ModelFiles(folder, folder / "onnx" / name, "onnx-community", genai, config, generation)
+    raise ModelLoadError(
+        f"{folder} holds no ONNX model (looked for genai_config.json, model.onnx and onnx/model_*.onnx)."
+    )
+
+
+def _as_list(value: object) -> list[int]:
+    if value is None:
+        return []
+    return [int(v) for v in value] if isinstance(value, list) else [int(value)]
+
+
+def eos_ids(files: ModelFiles, codec: TextCodec) -> frozenset[int]:
+    """End-of-sequence ids from the GenAI or generation config, then the tokenizer."""
+    ids = _as_list(files.genai.get("model", {}).get("eos_token_id"))
+    ids += _as_list(files.generation.get("eos_token_id"))
+    if not ids:
+        ids = _as_list(files.config.get("eos_token_id"))
+    if not ids and codec.eos_token and codec.token_id(codec.eos_token) is not None:
+        ids = [codec.token_id(codec.eos_token)]
+    return frozenset(ids)
+
+
+def head_size_hint(files: ModelFiles) -> int:
+    decoder = files.genai.get("model", {}).get("decoder", {})
+    cfg = files.config
+    if decoder.get("head_size"):
+        return int(decoder["head_size"])
+    if cfg.get("head_dim"):
+        return int(cfg["head_dim"])
+    if cfg.get("hidden_size") and cfg.get("num_attention_heads"):
+        return int(cfg["hidden_size"]) // int(cfg["num_attention_heads"])
+    return 0
+
+
+def describe(files: ModelFiles, spec: GraphSpec) -> ModelInfo:
+    """The picker's view of a model, from its configs and its graph."""
+    decoder = files.genai.get("model", {}).get("decoder", {})
+    cfg = files.config
+    arch = (cfg.get("architectures") or [files.genai.get("model", {}).get("type", "unknown")])[0]
+    heads = decoder.get("num_attention_heads") or cfg.get("num_attention_heads") or 0
+    max_context = (
+        files.genai.get("model", {}).get("context_length") or cfg.get("max_position_embeddings") or 2048
+    )
+    kv_itemsize = 2 if spec.kv_dtype == "float16" else 4
+    # The graph plus its external data files (model.onnx, model.onnx.data, model.onnx_data...).
+    size = sum(
+        p.stat().st_size
+        for p in files.graph.parent.iterdir()
+        if p.is_file() and p.name.startswith(files.graph.name)
+    )
+    return ModelInfo(
+        name=files.folder.name,
+        path=str(files.folder),
+        layout=files.layout,
+        architecture=str(arch),
+        parameters=spec.weight_count,
+        layers=spec.num_layers,
+        heads=int(heads),
+        kv_heads=spec.kv_heads,
+        head_size=spec.head_size,
+        hidden_size=int(decoder.get("hidden_size") or cfg.get("hidden_size") or 0),
+        vocab_size=int(files.genai.get("model", {}).get("vocab_size") or cfg.get("vocab_size") or 0),
+        max_context=int(max_context),
+        precision=spec.precision,
+        size_bytes=size,
+        kv_bytes_per_token=2 * spec.num_layers * spec.kv_heads * spec.head_size * kv_itemsize,
+    )
+
+
+def read_info(folder: Path) -> ModelInfo:
+    """ModelInfo without starting a session (cheap: reads the graph's structure only)."""
+    files = locate(folder)
+    return describe(files, inspect_graph(load_graph(files.graph), head_size_hint(files)))
+
+
+def _session_options(threads: int | None) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.inter_op_num_threads = 1
+    if threads:
+        options.intra_op_num_threads = threads
+    options.log_severity_level = 3  # keep provider fallbacks out of the user's terminal
+    return options
+
+
+class LoadedModel:
+    """A model ready to generate: session, runner with its KV cache, tokenizer."""
+
+    def __init__(self, folder: Path | str, options: LoadOptions | None = None) -> None:
+        options = options or LoadOptions()
+        start = time.perf_counter()
+        self.files = locate(Path(folder))
+        self.codec = TextCodec(self.files.folder)
+        proto = load_graph(self.files.graph)
+        self.spec = inspect_graph(proto, head_size_hint(self.files))
+        self.info = describe(self.files, self.spec)
+        sliced = slice_logits_to_last(proto)
+        if sliced:
+            self.spec = inspect_graph(proto, head_size_hint(self.files))
+        context = max(16, min(options.context_length, self.info.max_context))
+        graph_bytes = proto.SerializeToString() if sliced else None
+        del proto
+
+        def build(providers: list[str]) -> ort.InferenceSession:
+            session_options = _session_options(options.threads)
+            if graph_bytes is None:
+                return ort.InferenceSession(str(self.files.graph), session_options, providers=providers)
+            # The edited graph lives in memory; its weights stay in the folder on disk.
+            session_options.add_session_config_entry(
+                "session.model_external_initializers_file_folder_path", str(self.files.graph.parent)
+            )
+            return ort.InferenceSession(graph_bytes, session_options, providers=providers)
+
+        try:
+            session, attempt, reasons = create_session(build, options.provider)
+        except Exception as exc:
+            raise ModelLoadError(
+                f"ONNX Runtime could not open {self.files.graph.name} in {self.files.folder}: "
+                f"{str(exc).splitlines()[0][:300]}. The file may be truncated or corrupt: convert or copy it again."
+            ) from None
+        device = {"cuda": "cuda", "dml": "dml"}.get(attempt.choice, "cpu")
+        self.runner = DecoderRunner(session, self.spec, context, device)
+        self.eos_ids = eos_ids(self.files, self.codec)
+        self.context_length = context
+        self.report = LoadReport(
+            provider=attempt.choice,
+            device=attempt.device,
+            fallback_reasons=reasons,
+            load_seconds=time.perf_counter() - start,
+        )
+
+
+def load_model(folder: Path | str, options: LoadOptions | None = None) -> LoadedModel:
+    """Open ``folder`` and return a model ready to generate."""
+    return LoadedModel(folder, options)

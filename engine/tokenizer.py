@@ -1,0 +1,129 @@
+"""Text in and out: tokenizer.json, the model's chat template, streaming detokenizing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from jinja2.exceptions import TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from tokenizers import Tokenizer
+
+from engine.errors import ModelLoadError
+
+# Used only when a model ships no template of its own.
+_CHATML = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{path.name} in {path.parent} is not valid JSON: {exc}") from None
+
+
+def _token_text(value: object) -> str | None:
+    if isinstance(value, dict):  # older configs store AddedToken dicts
+        value = value.get("content")
+    return value if isinstance(value, str) else None
+
+
+class TextCodec:
+    """The model's tokenizer plus its chat template."""
+
+    def __init__(self, folder: Path) -> None:
+        path = folder / "tokenizer.json"
+        if not path.is_file():
+            raise ModelLoadError(
+                f"{folder} has no tokenizer.json, so Hearth cannot turn text into tokens. "
+                "Copy tokenizer.json from the original model into this folder, or convert the model again."
+            )
+        try:
+            self.tokenizer = Tokenizer.from_file(str(path))
+        except Exception as exc:  # the Rust side raises a bare Exception
+            raise ModelLoadError(f"{path} could not be read: {exc}") from None
+        config = _read_json(folder / "tokenizer_config.json")
+        template = config.get("chat_template")
+        template_file = folder / "chat_template.jinja"
+        if not template and template_file.is_file():
+            template = template_file.read_text(encoding="utf-8")
+        if isinstance(template, list):  # named templates: take the default one
+            template = next((t["template"] for t in template if t.get("name") == "default"), template[0]["template"])
+        self.chat_template: str = template or _CHATML
+        self.bos_token = _token_text(config.get("bos_token"))
+        self.eos_token = _token_text(config.get("eos_token"))
+        self._env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        self._env.globals["raise_exception"] = _raise_template_error
+        try:
+            self._template = self._env.from_string(self.chat_template)
+        except TemplateError as exc:
+            raise ModelLoadError(f"The model's chat template does not parse: {exc}") from None
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.get_vocab_size()
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=add_special_tokens).ids
+
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=skip_special_tokens)
+
+    def token_id(self, text: str) -> int | None:
+        return self.tokenizer.token_to_id(text)
+
+    def render_chat(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        """The prompt text for ``messages``, as the model was trained to see it."""
+        return self._template.render(
+            messages=list(messages),
+            add_generation_prompt=add_generation_prompt,
+            bos_token=self.bos_token or "",
+            eos_token=self.eos_token or "",
+        )
+
+    def encode_chat(self, messages: Sequence[dict[str, str]]) -> list[int]:
+        # The template already writes any BOS, so no special tokens are added here.
+        return self.encode(self.render_chat(messages))
+
+
+def _raise_template_error(message: str) -> None:
+    raise TemplateError(message)
+
+
+class StreamingDetokenizer:
+    """Turns a growing list of ids into text deltas, never splitting a character.
+
+    Decoding a window of recent tokens and diffing against the previous decode keeps
+    the spacing exact (SentencePiece and byte-level BPE both depend on context), and
+    holding back text ending in U+FFFD waits for the rest of a multi-byte character.
+    """
+
+    def __init__(self, codec: TextCodec, skip_special_tokens: bool = True) -> None:
+        self._codec = codec
+        self._skip = skip_special_tokens
+        self._ids: list[int] = []
+        self._prefix = 0  # start of the decode window
+        self._read = 0  # ids before this were already emitted
+
+    def add(self, token_id: int) -> str:
+        """Add one token; return the new text it completes (may be empty)."""
+        self._ids.append(token_id)
+        before = self._codec.decode(self._ids[self._prefix : self._read], self._skip)
+        after = self._codec.decode(self._ids[self._prefix :], self._skip)
+        if after.endswith("\ufffd") or len(after) <= len(before):
+            return ""
+        self._prefix, self._read = self._read, len(self._ids)
+        return after[len(before) :]
+
+    def flush(self) -> str:
+        """Whatever is still held back (an incomplete character at the very end)."""
+        before = self._codec.decode(self._ids[self._prefix : self._read], self._skip)
+        after = self._codec.decode(self._ids[self._prefix :], self._skip)
+        self._prefix = self._read = len(self._ids)
+        return after[len(before) :] if len(after) > len(before) else ""
