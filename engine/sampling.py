@@ -67,8 +67,12 @@ def top_p_mask(logits: np.ndarray, p: float) -> np.ndarray:
     """Keep the smallest set of tokens whose probability reaches ``p``."""
     if p >= 1.0:
         return logits
-    order = np.argsort(-logits)
-    cumulative = np.cumsum(softmax(logits)[order])
+    probs = softmax(logits)
+    # Sorting the whole vocabulary costs milliseconds per token; tokens this
+    # unlikely can never be needed to reach p, so only the rest are sorted.
+    candidates = np.flatnonzero(probs > 1e-9)
+    order = candidates[np.argsort(-logits[candidates])]
+    cumulative = np.cumsum(probs[order])
     keep = int(np.searchsorted(cumulative, p)) + 1  # the token that crosses p stays
     out = np.full_like(logits, -np.inf)
     out[order[:keep]] = logits[order[:keep]]
