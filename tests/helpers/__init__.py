@@ -1,0 +1,1 @@
+"""Helpers shared by the engine, app and end-to-end tests."""
