@@ -20,6 +20,7 @@ from engine.stop import StopStringFilter
 from engine.tokenizer import StreamingDetokenizer
 
 PREFILL_CHUNK = 512
+REFEED_TOKENS = 2
 ProgressCallback = Callable[[PrefillProgress], None]
 
 
@@ -64,8 +65,11 @@ def _prefill(
 ):
     """Keep the cached prefix, feed the rest in chunks; None if cancelled."""
     runner = model.runner
-    # At least the last prompt token is fed again: its logits pick the first new token.
-    cached = min(runner.common_prefix(prompt), len(prompt) - 1)
+    # The last prompt token must be fed again: its logits pick the first new token.
+    # Two are re-fed, because ONNX Runtime's quantized MatMul rounds differently for
+    # a single row than for several; with two rows, a reused prefix gives bit-for-bit
+    # the logits of a cold prefill.
+    cached = max(0, min(runner.common_prefix(prompt), len(prompt) - REFEED_TOKENS))
     runner.trim(cached)
     stats.cached_tokens = cached
     logits = None

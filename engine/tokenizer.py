@@ -87,9 +87,9 @@ class TextCodec:
             eos_token=self.eos_token or "",
         )
 
-    def encode_chat(self, messages: Sequence[dict[str, str]]) -> list[int]:
+    def encode_chat(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True) -> list[int]:
         # The template already writes any BOS, so no special tokens are added here.
-        return self.encode(self.render_chat(messages))
+        return self.encode(self.render_chat(messages, add_generation_prompt))
 
 
 def _raise_template_error(message: str) -> None:

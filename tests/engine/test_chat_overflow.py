@@ -1,0 +1,45 @@
+"""The overflow policies, applied before prefill."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.chat import fit_messages
+from engine.errors import ContextOverflowError
+
+
+def _history(turns):
+    messages = [{"role": "system", "content": "You are Hearth."}]
+    for i in range(turns):
+        messages.append({"role": "user", "content": f"Question {i}: " + "tell me more about fire. " * 10})
+        messages.append({"role": "assistant", "content": f"Answer {i}: " + "fire is hot and bright. " * 10})
+    messages.append({"role": "user", "content": "Last question?"})
+    return messages
+
+
+def test_fitting_chat_is_untouched(loaded_model):
+    codec = loaded_model.codec
+    fitted = fit_messages(codec, _history(1), 2048, 64, "stop")
+    assert fitted.ids == codec.encode_chat(_history(1)) and fitted.dropped_messages == 0
+
+
+def test_stop_policy_refuses_with_advice(loaded_model):
+    with pytest.raises(ContextOverflowError, match="overflow policy"):
+        fit_messages(loaded_model.codec, _history(10), 256, 64, "stop")
+
+
+def test_drop_oldest_keeps_system_prompt_and_last_question(loaded_model):
+    codec = loaded_model.codec
+    fitted = fit_messages(codec, _history(10), 512, 64, "drop_oldest")
+    text = codec.decode(fitted.ids, skip_special_tokens=False)
+    assert len(fitted.ids) <= 512 - 64 and fitted.dropped_messages > 0
+    assert fitted.dropped_messages % 2 == 0  # whole turns go
+    assert "You are Hearth." in text and "Last question?" in text and "Question 0" not in text
+
+
+def test_truncate_middle_keeps_both_ends(loaded_model):
+    codec = loaded_model.codec
+    fitted = fit_messages(codec, _history(10), 512, 64, "truncate_middle")
+    text = codec.decode(fitted.ids, skip_special_tokens=False)
+    assert len(fitted.ids) == 512 - 64 and fitted.truncated_tokens > 0
+    assert text.startswith("<|im_start|>system\nYou are Hearth.") and text.endswith("Last question?<|im_end|>\n<|im_start|>assistant\n")
