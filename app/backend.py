@@ -1,0 +1,88 @@
+"""The engine calls the worker makes, behind one small object the tests can replace.
+
+``EngineBackend`` is the only place in ``app/`` that calls into the engine's model
+and generation code. The bridge drives whatever object it is given, so bridge
+tests use a scripted fake with the same methods instead of a real model.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from engine.events import GenerationEvent, LoadOptions, LoadReport, ModelInfo, OverflowPolicy, SamplingParams
+
+Message = dict[str, str]
+PrefillCallback = Callable[[Any], None]
+
+
+class Backend(Protocol):
+    """What the worker needs from an engine."""
+
+    def load(self, folder: str, options: LoadOptions) -> tuple[ModelInfo, LoadReport]: ...
+
+    def unload(self) -> None: ...
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        params: SamplingParams,
+        policy: OverflowPolicy,
+        cancel: threading.Event,
+        on_prefill: PrefillCallback,
+    ) -> Iterator[GenerationEvent]: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def render_prompt(self, messages: Sequence[Message]) -> str: ...
+
+
+class EngineBackend:
+    """The real engine: one loaded model at a time."""
+
+    def __init__(self) -> None:
+        self.model: Any = None
+
+    def load(self, folder: str, options: LoadOptions) -> tuple[ModelInfo, LoadReport]:
+        from engine.model import load_model  # imported here: onnxruntime loads on the worker thread
+
+        self.model = None  # free the old session before building the new one
+        self.model = load_model(folder, options)
+        return self.model.info, self.model.report
+
+    def unload(self) -> None:
+        self.model = None
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        params: SamplingParams,
+        policy: OverflowPolicy,
+        cancel: threading.Event,
+        on_prefill: PrefillCallback,
+    ) -> Iterator[GenerationEvent]:
+        from engine.chat import stream_chat
+        from engine.errors import ModelLoadError
+
+        if self.model is None:
+            raise ModelLoadError("No model is loaded. Pick a model and press Load.")
+        return stream_chat(self.model, list(messages), params, policy, cancel, on_prefill)
+
+    def count_tokens(self, text: str) -> int:
+        if self.model is None:
+            return max(1, len(text) // 4)  # a rough figure until a tokenizer is loaded
+        return len(self.model.codec.encode(text))
+
+    def render_prompt(self, messages: Sequence[Message]) -> str:
+        if self.model is None:
+            return ""
+        return self.model.codec.render_chat(list(messages))
+
+
+def read_info(folder: str | Path) -> ModelInfo:
+    """Validate a model folder and describe it (reads the graph: call off the GUI thread)."""
+    from engine.model import read_info as _read_info
+
+    return _read_info(Path(folder))

@@ -1,0 +1,375 @@
+"""The worker bridge: engine calls run on worker threads, results come back as signals.
+
+``EngineWorker`` lives on one long-lived ``QThread`` and owns the loaded model.
+``JobWorker`` lives on a second thread for slow one-off jobs (document extraction,
+model folder checks, installing and converting models) so they never queue behind a
+generation. Requests arrive through queued slots as frozen dataclasses; results leave
+as signals carrying frozen dataclasses. Cancelling is a direct call that sets a
+``threading.Event``, never a queued signal, so it works while a slot is busy.
+Every slot catches its errors and emits ``failed``; error text never enters the
+token stream. The workers never read settings: each request carries its snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from app.backend import Backend, EngineBackend, Message
+from engine.events import GenerationEvent, LoadOptions, LoadReport, ModelInfo, OverflowPolicy, SamplingParams
+
+log = logging.getLogger(__name__)
+
+
+# -- requests -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoadRequest:
+    folder: str
+    options: LoadOptions
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One reply to produce. ``cancel`` is set by the GUI (through ``Bridge.cancel``)."""
+
+    request_id: int
+    messages: tuple[Message, ...]
+    params: SamplingParams
+    policy: OverflowPolicy = "drop_oldest"
+    cancel: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ExtractRequest:
+    request_id: int
+    path: str
+    cancel: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ConvertRequest:
+    src: str
+    out_dir: str
+    precision: str = "int4"
+    provider: str = "cpu"
+    cancel: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
+
+
+# -- events -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelLoaded:
+    info: ModelInfo
+    report: LoadReport
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Something the user should read. ``kind`` says which request failed."""
+
+    kind: str  # "load", "generate", "extract", "inspect", "install", "convert"
+    message: str
+    request_id: int = 0
+
+
+@dataclass(frozen=True)
+class DocumentExtracted:
+    request_id: int
+    path: str
+    name: str
+    text: str
+    tokens: int
+    pages: int
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    kind: str
+    text: str
+    fraction: float | None = None  # None: indeterminate
+    request_id: int = 0
+
+
+def _user_message(exc: BaseException) -> str:
+    """The text a person sees: engine errors carry their own; anything else is a bug report."""
+    from engine.errors import EngineError
+
+    if isinstance(exc, EngineError):
+        return str(exc)
+    log.error("unexpected error in worker:\n%s", "".join(traceback.format_exception(exc)))
+    return f"Unexpected error ({type(exc).__name__}): {exc}"
+
+
+class EngineWorker(QObject):
+    """Owns the loaded model; loads, unloads and generates on its own thread."""
+
+    model_loaded = Signal(object)  # ModelLoaded
+    model_unloaded = Signal()
+    generation_started = Signal(int)
+    prefill_progressed = Signal(int, object)  # request id, PrefillProgress
+    token_generated = Signal(int, object)  # request id, GenerationEvent
+    generation_finished = Signal(int, object)  # request id, the final GenerationEvent
+    failed = Signal(object)  # Failure
+
+    def __init__(self, backend: Backend | None = None) -> None:
+        super().__init__()
+        self.backend: Backend = backend or EngineBackend()
+        self._active: GenerationRequest | None = None
+        self._lock = threading.Lock()
+        # What the engine was last asked, for tests and the "show prompt" debug view.
+        self.last_messages: tuple[Message, ...] = ()
+        self.last_prompt: str = ""
+
+    # Direct call from any thread.
+    def cancel(self) -> None:
+        with self._lock:
+            if self._active is not None:
+                self._active.cancel.set()
+
+    @Slot(object)
+    def load(self, request: LoadRequest) -> None:
+        try:
+            info, report = self.backend.load(request.folder, request.options)
+        except BaseException as exc:  # noqa: BLE001 - every slot reports instead of raising
+            self.failed.emit(Failure("load", _user_message(exc)))
+            return
+        self.model_loaded.emit(ModelLoaded(info, report))
+
+    @Slot()
+    def unload(self) -> None:
+        try:
+            self.backend.unload()
+        except BaseException as exc:  # noqa: BLE001
+            self.failed.emit(Failure("load", _user_message(exc)))
+            return
+        self.model_unloaded.emit()
+
+    @Slot(object)
+    def generate(self, request: GenerationRequest) -> None:
+        rid = request.request_id
+        with self._lock:
+            self._active = request
+        final: GenerationEvent | None = None
+        last: GenerationEvent | None = None
+        self.generation_started.emit(rid)
+        try:
+            self.last_messages = request.messages
+            try:
+                self.last_prompt = self.backend.render_prompt(request.messages)
+            except Exception:  # noqa: BLE001 - the prompt copy is only for inspection
+                self.last_prompt = ""
+            events = self.backend.stream(
+                request.messages,
+                request.params,
+                request.policy,
+                request.cancel,
+                lambda progress: self.prefill_progressed.emit(rid, progress),
+            )
+            for event in events:
+                last = event
+                if event.finish_reason == "error":
+                    self.failed.emit(Failure("generate", event.error or "Generation failed.", rid))
+                elif event.text:
+                    self.token_generated.emit(rid, event)
+                if event.finish_reason is not None:
+                    final = event
+                    break
+        except BaseException as exc:  # noqa: BLE001
+            self.failed.emit(Failure("generate", _user_message(exc), rid))
+            final = _closing_event(last, "error", _user_message(exc))
+        finally:
+            with self._lock:
+                self._active = None
+        if final is None:  # the stream ended without a reason: treat as cancelled
+            final = _closing_event(last, "cancelled" if request.cancel.is_set() else "stop", None)
+        self.generation_finished.emit(rid, final)
+
+
+def _closing_event(last: GenerationEvent | None, reason: str, error: str | None) -> GenerationEvent:
+    if last is None:
+        return GenerationEvent("", None, 0, 0, 0, 0, 0, finish_reason=reason, error=error)  # type: ignore[arg-type]
+    from dataclasses import replace
+
+    return replace(last, text="", token_id=None, finish_reason=reason, error=error)
+
+
+class JobWorker(QObject):
+    """Slow one-off jobs: extract documents, check model folders, install, convert."""
+
+    document_extracted = Signal(object)  # DocumentExtracted
+    folder_inspected = Signal(object)  # ModelInfo
+    progressed = Signal(object)  # JobProgress
+    install_finished = Signal(str)  # the model folder
+    convert_finished = Signal(str)
+    failed = Signal(object)  # Failure
+
+    def __init__(self, count_tokens: Callable[[str], int]) -> None:
+        super().__init__()
+        self._count_tokens = count_tokens
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        """Direct call from any thread: abandon the running job."""
+        self._cancel.set()
+
+    @Slot(object)
+    def extract(self, request: ExtractRequest) -> None:
+        from engine.documents import ExtractionCancelled, extract
+
+        def progress(done: int, total: int) -> None:
+            fraction = done / total if total else None
+            self.progressed.emit(JobProgress("extract", Path(request.path).name, fraction, request.request_id))
+
+        try:
+            doc = extract(request.path, progress, request.cancel)
+            tokens = self._count_tokens(doc.text)
+        except ExtractionCancelled:
+            return
+        except BaseException as exc:  # noqa: BLE001
+            self.failed.emit(Failure("extract", _user_message(exc), request.request_id))
+            return
+        self.document_extracted.emit(
+            DocumentExtracted(request.request_id, str(doc.path), doc.name, doc.text, tokens, len(doc.pages))
+        )
+
+    @Slot(str)
+    def inspect_folder(self, folder: str) -> None:
+        from app.backend import read_info
+
+        try:
+            info = read_info(folder)
+        except BaseException as exc:  # noqa: BLE001
+            self.failed.emit(Failure("inspect", _user_message(exc)))
+            return
+        self.folder_inspected.emit(info)
+
+    @Slot()
+    def install_default(self) -> None:
+        self._cancel.clear()
+        cmd = [sys.executable, "-m", "engine.cli", "models", "install-default"]
+        self._run_cli("install", cmd, self.install_finished, _default_model_dir)
+
+    @Slot(object)
+    def convert(self, request: ConvertRequest) -> None:
+        self._cancel.clear()
+        cmd = [sys.executable, "-m", "engine.cli", "convert", request.src, "--out", request.out_dir,
+               "--precision", request.precision, "--provider", request.provider]
+        self._run_cli("convert", cmd, self.convert_finished, lambda: request.out_dir)
+
+    def _run_cli(self, kind: str, cmd: list[str], done: Any, result: Callable[[], str]) -> None:
+        """Run a long engine job as a child process so Cancel can stop it cleanly."""
+        try:
+            from engine.convert import require_convert_extra
+
+            require_convert_extra()
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        except BaseException as exc:  # noqa: BLE001
+            self.failed.emit(Failure(kind, _user_message(exc)))
+            return
+        watcher = threading.Thread(target=self._terminate_on_cancel, args=(proc,), daemon=True)
+        watcher.start()
+        tail: list[str] = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip()
+            if line:
+                tail = (tail + [line])[-5:]
+                self.progressed.emit(JobProgress(kind, line, _fraction(line)))
+        code = proc.wait()
+        if self._cancel.is_set():
+            self.failed.emit(Failure(kind, "Cancelled."))
+        elif code != 0:
+            self.failed.emit(Failure(kind, "\n".join(tail) or f"{kind} failed (exit code {code})."))
+        else:
+            done.emit(result())
+        self._cancel.set()  # stops the watcher
+
+    def _terminate_on_cancel(self, proc: subprocess.Popen) -> None:
+        while proc.poll() is None:
+            if self._cancel.wait(0.2):
+                if proc.poll() is None:
+                    proc.terminate()
+                return
+
+
+def _fraction(line: str) -> float | None:
+    # The CLI prints "[ 42%] stage" lines.
+    if line.startswith("[") and "%]" in line:
+        try:
+            return float(line[1 : line.index("%]")].strip()) / 100
+        except ValueError:
+            return None
+    return None
+
+
+def _default_model_dir() -> str:
+    from engine.default_model import default_model_dir
+
+    return str(default_model_dir())
+
+
+class Bridge(QObject):
+    """The GUI's handle on the workers: request signals in, worker signals out.
+
+    Emitting a ``*_requested`` signal queues the call onto the worker's thread, so the
+    GUI returns at once. ``cancel`` and ``shutdown`` are direct calls.
+    """
+
+    load_requested = Signal(object)
+    unload_requested = Signal()
+    generate_requested = Signal(object)
+    extract_requested = Signal(object)
+    inspect_requested = Signal(str)
+    install_default_requested = Signal()
+    convert_requested = Signal(object)
+
+    def __init__(self, backend: Backend | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.engine = EngineWorker(backend)
+        self.jobs = JobWorker(self.engine.backend.count_tokens)
+        self._engine_thread = QThread()
+        self._engine_thread.setObjectName("hearth-engine")
+        self._jobs_thread = QThread()
+        self._jobs_thread.setObjectName("hearth-jobs")
+        self.engine.moveToThread(self._engine_thread)
+        self.jobs.moveToThread(self._jobs_thread)
+        self.load_requested.connect(self.engine.load)
+        self.unload_requested.connect(self.engine.unload)
+        self.generate_requested.connect(self.engine.generate)
+        self.extract_requested.connect(self.jobs.extract)
+        self.inspect_requested.connect(self.jobs.inspect_folder)
+        self.install_default_requested.connect(self.jobs.install_default)
+        self.convert_requested.connect(self.jobs.convert)
+        self._engine_thread.start()
+        self._jobs_thread.start()
+        self._current: GenerationRequest | None = None
+
+    def generate(self, request: GenerationRequest) -> None:
+        self._current = request
+        self.generate_requested.emit(request)
+
+    def cancel(self) -> None:
+        # Setting the request's own event also covers a request still in the queue.
+        if self._current is not None:
+            self._current.cancel.set()
+        self.engine.cancel()
+
+    def cancel_job(self) -> None:
+        self.jobs.cancel()
+
+    def shutdown(self, timeout_ms: int = 10_000) -> None:
+        """Cancel whatever runs, stop both threads and wait for them."""
+        self.engine.cancel()
+        self.jobs.cancel()
+        for thread in (self._engine_thread, self._jobs_thread):
+            thread.quit()
+            if not thread.wait(timeout_ms):
+                log.warning("worker thread %s did not stop in time", thread.objectName())

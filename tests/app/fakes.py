@@ -1,0 +1,77 @@
+"""A scripted fake engine for bridge and window tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+
+from engine.events import GenerationEvent, LoadOptions, LoadReport, ModelInfo, PrefillProgress, SamplingParams
+
+
+def fake_info(name: str = "fake-model") -> ModelInfo:
+    return ModelInfo(name, "/nowhere", "genai", "LlamaForCausalLM", 135_000_000, 30, 9, 3, 64, 576, 49152,
+                     8192, "int4", 100_000_000, 30_000)
+
+
+class ScriptedBackend:
+    """A fake engine: yields a fixed list of words, one per ``delay`` seconds."""
+
+    def __init__(self, words: Sequence[str] = ("Hello", " there", ",", " friend", "."), delay: float = 0.0,
+                 fail_load: str | None = None, fail_stream: str | None = None, error_event_after: int | None = None):
+        self.words = list(words)
+        self.delay = delay
+        self.fail_load = fail_load
+        self.fail_stream = fail_stream
+        self.error_event_after = error_event_after
+        self.calls: list[tuple] = []
+        self.loaded = False
+
+    def load(self, folder: str, options: LoadOptions) -> tuple[ModelInfo, LoadReport]:
+        self.calls.append(("load", folder, options))
+        if self.fail_load:
+            from engine.errors import ModelLoadError
+
+            raise ModelLoadError(self.fail_load)
+        self.loaded = True
+        return fake_info(), LoadReport("cpu", "cpu", (("cuda", "no GPU found"),), 0.01)
+
+    def unload(self) -> None:
+        self.loaded = False
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def render_prompt(self, messages) -> str:
+        return "\n".join(f"{m['role']}: {m['content']}" for m in messages)
+
+    def stream(self, messages, params: SamplingParams, policy, cancel: threading.Event, on_prefill
+               ) -> Iterator[GenerationEvent]:
+        self.calls.append(("stream", tuple(messages), params, policy))
+        if self.fail_stream:
+            from engine.errors import ContextOverflowError
+
+            raise ContextOverflowError(self.fail_stream)
+        return self._events(cancel, on_prefill)
+
+    def _events(self, cancel: threading.Event, on_prefill) -> Iterator[GenerationEvent]:
+        on_prefill(PrefillProgress(5, 10))
+        on_prefill(PrefillProgress(10, 10))
+        n = 0
+        for i, word in enumerate(self.words):
+            if cancel.is_set():
+                yield self._event("", n, "cancelled")
+                return
+            if self.error_event_after is not None and i == self.error_event_after:
+                yield self._event("", n, "error", error="the device went away")
+                return
+            time.sleep(self.delay)
+            n += 1
+            yield self._event(word, n)
+        yield self._event("", n, "stop")
+
+    @staticmethod
+    def _event(text: str, n: int, reason=None, error=None) -> GenerationEvent:
+        return GenerationEvent(text, n if text else None, 10, 4, n, 10 + n, 1024, ttft_s=0.05,
+                               prefill_tps=120.0, decode_tps=40.0 if n > 1 else None,
+                               finish_reason=reason, error=error)
