@@ -25,6 +25,8 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.backend import Backend, EngineBackend, Message
+from app.prompt import ComposedPrompt, Turn, compose
+from engine.documents import Document
 from engine.events import GenerationEvent, LoadOptions, LoadReport, ModelInfo, OverflowPolicy, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -42,9 +44,11 @@ class GenerationRequest:
     """One reply to produce. ``cancel`` is set by the GUI (through ``Bridge.cancel``)."""
 
     request_id: int
-    messages: tuple[Message, ...]
+    turns: tuple[Turn, ...]
     params: SamplingParams
     policy: OverflowPolicy = "drop_oldest"
+    system_prompt: str = ""
+    context_length: int = 4096
     cancel: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
 
 
@@ -78,16 +82,14 @@ class Failure:
     kind: str  # "load", "generate", "extract", "inspect", "install", "convert"
     message: str
     request_id: int = 0
+    subject: str = ""  # the file or folder it was about, if any
 
 
 @dataclass(frozen=True)
 class DocumentExtracted:
     request_id: int
-    path: str
-    name: str
-    text: str
+    document: Document
     tokens: int
-    pages: int
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ class EngineWorker(QObject):
     model_loaded = Signal(object)  # ModelLoaded
     model_unloaded = Signal()
     generation_started = Signal(int)
+    prompt_composed = Signal(int, object)  # request id, ComposedPrompt
     prefill_progressed = Signal(int, object)  # request id, PrefillProgress
     token_generated = Signal(int, object)  # request id, GenerationEvent
     generation_finished = Signal(int, object)  # request id, the final GenerationEvent
@@ -161,13 +164,21 @@ class EngineWorker(QObject):
         last: GenerationEvent | None = None
         self.generation_started.emit(rid)
         try:
-            self.last_messages = request.messages
+            composed = compose(
+                request.system_prompt,
+                request.turns,
+                self.backend.count_tokens,
+                request.context_length,
+                request.params.max_new_tokens,
+            )
+            self.last_messages = composed.messages
+            self.prompt_composed.emit(rid, composed)
             try:
-                self.last_prompt = self.backend.render_prompt(request.messages)
+                self.last_prompt = self.backend.render_prompt(composed.messages)
             except Exception:  # noqa: BLE001 - the prompt copy is only for inspection
                 self.last_prompt = ""
             events = self.backend.stream(
-                request.messages,
+                composed.messages,
                 request.params,
                 request.policy,
                 request.cancel,
@@ -234,11 +245,9 @@ class JobWorker(QObject):
         except ExtractionCancelled:
             return
         except BaseException as exc:  # noqa: BLE001
-            self.failed.emit(Failure("extract", _user_message(exc), request.request_id))
+            self.failed.emit(Failure("extract", _user_message(exc), request.request_id, request.path))
             return
-        self.document_extracted.emit(
-            DocumentExtracted(request.request_id, str(doc.path), doc.name, doc.text, tokens, len(doc.pages))
-        )
+        self.document_extracted.emit(DocumentExtracted(request.request_id, doc, tokens))
 
     @Slot(str)
     def inspect_folder(self, folder: str) -> None:
@@ -247,7 +256,7 @@ class JobWorker(QObject):
         try:
             info = read_info(folder)
         except BaseException as exc:  # noqa: BLE001
-            self.failed.emit(Failure("inspect", _user_message(exc)))
+            self.failed.emit(Failure("inspect", _user_message(exc), subject=folder))
             return
         self.folder_inspected.emit(info)
 

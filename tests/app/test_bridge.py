@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from app.bridge import Bridge, GenerationRequest, LoadRequest
+from app.prompt import Turn
 from engine.events import LoadOptions, SamplingParams
 from tests.app.fakes import ScriptedBackend
 
@@ -37,7 +38,7 @@ def _record(bridge: Bridge) -> list[tuple]:
 
 
 def _request(rid: int = 1, **params) -> GenerationRequest:
-    return GenerationRequest(rid, ({"role": "user", "content": "hi"},), SamplingParams(**params))
+    return GenerationRequest(rid, (Turn("user", "hi"),), SamplingParams(**params), system_prompt="Be brief.")
 
 
 def test_signals_arrive_in_order(qtbot, make_bridge):
@@ -58,7 +59,10 @@ def test_signals_arrive_in_order(qtbot, make_bridge):
         ("token", "."),
         ("finished", "stop"),
     ]
-    assert bridge.engine.last_messages == ({"role": "user", "content": "hi"},)
+    assert bridge.engine.last_messages == (
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "hi"},
+    )
 
 
 def test_slots_run_on_the_worker_thread(qtbot, make_bridge):

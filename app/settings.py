@@ -1,0 +1,202 @@
+"""User settings: a JSON file in config_dir(), defaults merged in, per-model overrides.
+
+The GUI reads and writes this; the worker never does. Each request carries a
+``ModelSettings`` snapshot instead. A corrupt or partly invalid file never stops the
+app: bad values fall back to defaults and ``load`` returns a notice saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from engine import paths
+from engine.events import LoadOptions, SamplingParams
+
+log = logging.getLogger(__name__)
+
+OVERFLOW_POLICIES = ("drop_oldest", "truncate_middle", "stop")
+PROVIDERS = ("auto", "cpu", "cuda", "dml", "coreml")
+
+# Allowed ranges; the settings widgets use the same bounds, so they refuse bad values too.
+LIMITS: dict[str, tuple[float, float]] = {
+    "temperature": (0.0, 2.0),
+    "top_k": (0, 1000),
+    "top_p": (0.01, 1.0),
+    "min_p": (0.0, 1.0),
+    "repetition_penalty": (1.0, 2.0),
+    "max_new_tokens": (1, 32768),
+    "seed": (-1, 2**31 - 1),
+    "context_length": (256, 131072),
+    "threads": (0, 256),
+}
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Everything one request needs to know. ``seed == -1`` means random, ``threads == 0`` automatic."""
+
+    system_prompt: str = "You are a helpful assistant."
+    temperature: float = 0.7
+    top_k: int = 40
+    top_p: float = 0.95
+    min_p: float = 0.05
+    repetition_penalty: float = 1.1
+    max_new_tokens: int = 512
+    seed: int = -1
+    context_length: int = 4096
+    overflow_policy: str = "drop_oldest"
+    provider: str = "auto"
+    threads: int = 0
+
+    def sampling(self) -> SamplingParams:
+        return SamplingParams(
+            temperature=self.temperature,
+            top_k=self.top_k,
+            top_p=self.top_p,
+            min_p=self.min_p,
+            repetition_penalty=self.repetition_penalty,
+            seed=None if self.seed < 0 else self.seed,
+            max_new_tokens=self.max_new_tokens,
+        )
+
+    def load_options(self) -> LoadOptions:
+        return LoadOptions(
+            provider=self.provider,  # type: ignore[arg-type]
+            threads=self.threads or None,
+            context_length=self.context_length,
+        )
+
+
+def check_value(name: str, value: Any) -> Any:
+    """``value`` converted to the field's type, or ``ValueError`` if it is not allowed."""
+    kinds = {f.name: f.type for f in fields(ModelSettings)}
+    if name not in kinds:
+        raise ValueError(f"unknown setting {name!r}")
+    default = getattr(ModelSettings(), name)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ValueError(f"{name} must be text")
+        if name == "overflow_policy" and value not in OVERFLOW_POLICIES:
+            raise ValueError(f"overflow_policy must be one of {OVERFLOW_POLICIES}")
+        if name == "provider" and value not in PROVIDERS:
+            raise ValueError(f"provider must be one of {PROVIDERS}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number")
+    if isinstance(default, int) and float(value) != int(value):
+        raise ValueError(f"{name} must be a whole number")
+    low, high = LIMITS[name]
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low:g} and {high:g}")
+    return type(default)(value)
+
+
+def _settings_from(data: Any, base: ModelSettings, problems: list[str]) -> ModelSettings:
+    if not isinstance(data, dict):
+        return base
+    changes = {}
+    for name, value in data.items():
+        try:
+            changes[name] = check_value(name, value)
+        except ValueError as exc:
+            problems.append(str(exc))
+    return replace(base, **changes)
+
+
+@dataclass
+class AppSettings:
+    """The whole settings file."""
+
+    defaults: ModelSettings = field(default_factory=ModelSettings)
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # model name -> changed fields
+    model_folders: list[str] = field(default_factory=list)  # folders added outside the models dir
+    last_model: str = ""
+    window: dict[str, str] = field(default_factory=dict)  # geometry and splitter state, base64
+
+    def for_model(self, name: str | None) -> ModelSettings:
+        """The defaults with ``name``'s overrides applied."""
+        if not name or name not in self.overrides:
+            return self.defaults
+        return _settings_from(self.overrides[name], self.defaults, [])
+
+    def set_value(self, name: str, value: Any, model: str | None = None) -> None:
+        """Set one setting for everyone (``model=None``) or as an override for ``model``."""
+        value = check_value(name, value)
+        if model:
+            self.overrides.setdefault(model, {})[name] = value
+        else:
+            self.defaults = replace(self.defaults, **{name: value})
+
+    def clear_overrides(self, model: str) -> None:
+        self.overrides.pop(model, None)
+
+    def reset(self) -> None:
+        """Every sampling and runtime setting back to its default (models and window stay)."""
+        self.defaults = ModelSettings()
+        self.overrides.clear()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "defaults": asdict(self.defaults),
+            "overrides": self.overrides,
+            "model_folders": self.model_folders,
+            "last_model": self.last_model,
+            "window": self.window,
+        }
+
+
+def settings_path() -> Path:
+    return paths.config_dir() / "settings.json"
+
+
+def load(path: Path | None = None) -> tuple[AppSettings, str | None]:
+    """The settings, and a notice for the user if the file had to be (partly) ignored."""
+    path = path or settings_path()
+    if not path.is_file():
+        return AppSettings(), None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("top level is not an object")
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring settings file %s: %s", path, exc)
+        return AppSettings(), f"Your settings file could not be read ({exc}); Hearth started with the defaults."
+    problems: list[str] = []
+    settings = AppSettings(defaults=_settings_from(data.get("defaults"), ModelSettings(), problems))
+    overrides = data.get("overrides")
+    if isinstance(overrides, dict):
+        for model, values in overrides.items():
+            if isinstance(values, dict):
+                kept = {}
+                for name, value in values.items():
+                    try:
+                        kept[name] = check_value(name, value)
+                    except ValueError as exc:
+                        problems.append(f"{model}: {exc}")
+                settings.overrides[str(model)] = kept
+    folders = data.get("model_folders")
+    if isinstance(folders, list):
+        settings.model_folders = [str(f) for f in folders if isinstance(f, str)]
+    if isinstance(data.get("last_model"), str):
+        settings.last_model = data["last_model"]
+    if isinstance(data.get("window"), dict):
+        settings.window = {str(k): str(v) for k, v in data["window"].items()}
+    notice = None
+    if problems:
+        notice = "Some settings were invalid and were reset to their defaults: " + "; ".join(problems[:5])
+    return settings, notice
+
+
+def save(settings: AppSettings, path: Path | None = None) -> None:
+    """Write atomically, so a crash mid-write never leaves a half file."""
+    path = path or settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(settings.to_json(), indent=2), encoding="utf-8")
+    os.replace(tmp, path)

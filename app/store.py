@@ -1,0 +1,200 @@
+"""Saved conversations: SQLite (WAL) in data_dir(), stdlib only.
+
+Conversations hold messages; user messages may hold attachments (the extracted text
+and where it came from, so the prompt can be rebuilt without the original file);
+assistant messages hold their stats and the model that wrote them. A reply is
+written while it streams (see ``update_message``), so a crash keeps everything up to
+the last write.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine import paths
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    id INTEGER PRIMARY KEY,
+    title TEXT NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    created REAL NOT NULL,
+    model TEXT NOT NULL DEFAULT '',
+    stats TEXT NOT NULL DEFAULT '{}',
+    finish_reason TEXT,
+    complete INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_id, id);
+CREATE TABLE IF NOT EXISTS attachments (
+    id INTEGER PRIMARY KEY,
+    message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL,
+    spans TEXT NOT NULL,
+    tokens INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: int
+    title: str
+    updated: float
+
+
+@dataclass(frozen=True)
+class Attachment:
+    name: str
+    path: str
+    kind: str
+    text: str
+    spans: tuple[tuple[int, int, int, int], ...]
+    tokens: int
+    id: int = 0
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    conversation_id: int
+    role: str
+    content: str
+    model: str = ""
+    stats: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    finish_reason: str | None = None
+    complete: bool = True
+    attachments: tuple[Attachment, ...] = ()
+
+
+class Store:
+    """One connection, used from the GUI thread only."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or paths.data_dir() / "conversations.sqlite3"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(self.path), isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- conversations ---------------------------------------------------------------
+    def create_conversation(self, title: str) -> int:
+        now = time.time()
+        cur = self.db.execute("INSERT INTO conversations(title, created, updated) VALUES (?, ?, ?)", (title, now, now))
+        return int(cur.lastrowid)
+
+    def conversations(self, search: str = "") -> list[Conversation]:
+        """Newest first; ``search`` matches titles and message text."""
+        if search.strip():
+            pattern = f"%{_escape_like(search.strip())}%"
+            rows = self.db.execute(
+                "SELECT id, title, updated FROM conversations WHERE title LIKE ?1 ESCAPE '\\' OR id IN "
+                "(SELECT conversation_id FROM messages WHERE content LIKE ?1 ESCAPE '\\') "
+                "ORDER BY updated DESC, id DESC",
+                (pattern,),
+            )
+        else:
+            rows = self.db.execute("SELECT id, title, updated FROM conversations ORDER BY updated DESC, id DESC")
+        return [Conversation(r["id"], r["title"], r["updated"]) for r in rows]
+
+    def conversation(self, conversation_id: int) -> Conversation | None:
+        r = self.db.execute("SELECT id, title, updated FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+        return Conversation(r["id"], r["title"], r["updated"]) if r else None
+
+    def rename_conversation(self, conversation_id: int, title: str) -> None:
+        self.db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        self.db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+
+    def _touch(self, conversation_id: int) -> None:
+        self.db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (time.time(), conversation_id))
+
+    # -- messages --------------------------------------------------------------------
+    def add_message(
+        self,
+        conversation_id: int,
+        role: str,
+        content: str,
+        model: str = "",
+        complete: bool = True,
+        attachments: tuple[Attachment, ...] = (),
+    ) -> int:
+        with self.db:
+            self.db.execute("BEGIN")
+            cur = self.db.execute(
+                "INSERT INTO messages(conversation_id, role, content, created, model, complete) VALUES (?, ?, ?, ?, ?, ?)",
+                (conversation_id, role, content, time.time(), model, int(complete)),
+            )
+            message_id = int(cur.lastrowid)
+            for a in attachments:
+                self.db.execute(
+                    "INSERT INTO attachments(message_id, name, path, kind, text, spans, tokens) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (message_id, a.name, a.path, a.kind, a.text, json.dumps(a.spans), a.tokens),
+                )
+            self._touch(conversation_id)
+        return message_id
+
+    def update_message(
+        self,
+        message_id: int,
+        content: str,
+        stats: dict[str, Any] | None = None,
+        finish_reason: str | None = None,
+        complete: bool = False,
+    ) -> None:
+        self.db.execute(
+            "UPDATE messages SET content = ?, stats = COALESCE(?, stats), finish_reason = ?, complete = ? WHERE id = ?",
+            (content, json.dumps(stats) if stats is not None else None, finish_reason, int(complete), message_id),
+        )
+
+    def messages(self, conversation_id: int) -> list[StoredMessage]:
+        rows = self.db.execute(
+            "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,)
+        ).fetchall()
+        attached: dict[int, list[Attachment]] = {}
+        for a in self.db.execute(
+            "SELECT a.* FROM attachments a JOIN messages m ON a.message_id = m.id WHERE m.conversation_id = ? "
+            "ORDER BY a.id",
+            (conversation_id,),
+        ):
+            spans = tuple(tuple(s) for s in json.loads(a["spans"]))
+            attached.setdefault(a["message_id"], []).append(
+                Attachment(a["name"], a["path"], a["kind"], a["text"], spans, a["tokens"], a["id"])  # type: ignore[arg-type]
+            )
+        return [
+            StoredMessage(
+                r["id"], r["conversation_id"], r["role"], r["content"], r["model"], json.loads(r["stats"] or "{}"),
+                r["finish_reason"], bool(r["complete"]), tuple(attached.get(r["id"], ())),
+            )
+            for r in rows
+        ]
+
+    def delete_messages_from(self, conversation_id: int, message_id: int) -> None:
+        """Forget ``message_id`` and everything after it (edit and regenerate)."""
+        self.db.execute("DELETE FROM messages WHERE conversation_id = ? AND id >= ?", (conversation_id, message_id))
+        self._touch(conversation_id)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
