@@ -28,7 +28,7 @@ class SamplingParams:
     seed: int | None = None
     max_new_tokens: int = 512
     stop: tuple[str, ...] = ()
-    ignore_eos: bool = False
+    ignore_eos: bool = False  # suppress end-of-sequence tokens (benchmarks, tests)
 
 
 @dataclass(frozen=True)

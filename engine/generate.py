@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from engine.errors import ContextOverflowError, EngineError
 from engine.events import GenerationEvent, PrefillProgress, SamplingParams
 from engine.model import LoadedModel
@@ -99,11 +101,14 @@ def generate_tokens(
     if logits is None:
         stats.finish_reason = "cancelled"
         return
-    eos = frozenset() if params.ignore_eos else model.eos_ids
+    eos = model.eos_ids
+    suppressed = np.fromiter(eos, dtype=np.int64) if params.ignore_eos else None
     while True:
         if cancel.is_set():
             stats.finish_reason = "cancelled"
             return
+        if suppressed is not None:
+            logits[suppressed] = -np.inf  # benchmarks: never end early, never emit EOS
         token = sampler(logits, runner.ids)
         now = time.perf_counter()
         if token in eos:

@@ -1,0 +1,109 @@
+"""Each engine behind one small interface: run ids greedily, time TTFT and decode.
+
+An engine's ``run(ids, new_tokens)`` returns (token ids, ttft seconds, decode tok/s),
+timed from the call (after tokenization) to the first and last new token.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.events import LoadOptions, SamplingParams
+from engine.generate import stream_generate
+from engine.model import load_model
+
+
+def _speeds(start: float, first: float, end: float, count: int) -> tuple[float, float]:
+    return first - start, (count - 1) / (end - first) if count > 1 and end > first else 0.0
+
+
+class HearthEngine:
+    name = "hearth"
+
+    def __init__(self, folder: Path, threads: int, context: int) -> None:
+        self.model = load_model(folder, LoadOptions(provider="cpu", threads=threads, context_length=context))
+
+    def run(self, ids: Sequence[int], new_tokens: int, cold: bool = True) -> tuple[list[int], float, float]:
+        if cold:
+            self.model.runner.reset()
+        params = SamplingParams(max_new_tokens=new_tokens, ignore_eos=True)
+        out: list[int] = []
+        start = time.perf_counter()
+        first = start
+        for event in stream_generate(self.model, ids, params):
+            if event.token_id is not None:
+                out.append(event.token_id)
+                if len(out) == 1:
+                    first = time.perf_counter()
+        end = time.perf_counter()
+        return (out, *_speeds(start, first, end, len(out)))
+
+
+class GenaiEngine:
+    """onnxruntime-genai's runtime, in its natural use: a fresh generator per request."""
+
+    name = "onnxruntime-genai"
+
+    def __init__(self, folder: Path, threads: int, context: int) -> None:
+        import onnxruntime_genai as og
+
+        self.og = og
+        config = og.Config(str(folder))
+        config.clear_providers()  # CPU: onnxruntime-genai-cuda would otherwise try CUDA
+        options = {"intra_op_num_threads": threads, "inter_op_num_threads": 1}
+        config.overlay(json.dumps({"model": {"decoder": {"session_options": options}}}))
+        self.model = og.Model(config)
+        self.context = context
+
+    def run(self, ids: Sequence[int], new_tokens: int, cold: bool = True) -> tuple[list[int], float, float]:
+        og = self.og
+        params = og.GeneratorParams(self.model)
+        total = len(ids) + new_tokens
+        params.set_search_options(do_sample=False, max_length=total, min_length=total)
+        start = time.perf_counter()
+        generator = og.Generator(self.model, params)
+        generator.append_tokens(list(ids))
+        out: list[int] = []
+        first = start
+        while not generator.is_done() and len(out) < new_tokens:
+            generator.generate_next_token()
+            out.append(int(generator.get_next_tokens()[0]))
+            if len(out) == 1:
+                first = time.perf_counter()
+        end = time.perf_counter()
+        return (out, *_speeds(start, first, end, len(out)))
+
+
+class LlamaCppEngine:
+    """llama-cpp-python on the original GGUF, when it is installed."""
+
+    name = "llama.cpp"
+
+    def __init__(self, gguf: Path, threads: int, context: int) -> None:
+        from llama_cpp import Llama
+
+        self.llm = Llama(model_path=str(gguf), n_ctx=context, n_threads=threads, n_threads_batch=threads, verbose=False)
+
+    def run(self, ids: Sequence[int], new_tokens: int, cold: bool = True) -> tuple[list[int], float, float]:
+        import numpy as np
+
+        llm = self.llm
+        if cold:
+            llm.reset()
+        out: list[int] = []
+        start = time.perf_counter()
+        first = start
+        llm.eval(list(ids))
+        while len(out) < new_tokens:
+            logits = np.asarray(llm.scores[llm.n_tokens - 1])
+            token = int(np.argmax(logits))  # greedy, EOS not special-cased
+            out.append(token)
+            if len(out) == 1:
+                first = time.perf_counter()
+            if len(out) < new_tokens:
+                llm.eval([token])
+        end = time.perf_counter()
+        return (out, *_speeds(start, first, end, len(out)))
