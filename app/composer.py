@@ -1,0 +1,206 @@
+"""Where the user writes: the text box, attachment chips and the send/stop button.
+
+Enter sends, Shift+Enter starts a new line, Esc stops a running reply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.documents import Document
+
+
+@dataclass(frozen=True)
+class PendingAttachment:
+    """A dropped file: still extracting (``document is None``) or ready."""
+
+    request_id: int
+    name: str
+    document: Document | None = None
+    tokens: int = 0
+
+
+class PromptEdit(QPlainTextEdit):
+    submitted = Signal()
+    stop_pressed = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+                self.insertPlainText("\n")
+            else:
+                self.submitted.emit()
+            return
+        if event.key() == Qt.Key.Key_Escape:
+            self.stop_pressed.emit()
+            return
+        super().keyPressEvent(event)
+
+
+class Chip(QFrame):
+    removed = Signal(int)
+
+    def __init__(self, item: PendingAttachment, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("Chip")
+        self.request_id = item.request_id
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 2, 2, 2)
+        self.label = QLabel()
+        layout.addWidget(self.label)
+        close = QToolButton()
+        close.setText("✕")
+        close.setAutoRaise(True)
+        close.setToolTip("Remove this attachment")
+        close.clicked.connect(lambda: self.removed.emit(self.request_id))
+        layout.addWidget(close)
+        self.update_item(item)
+
+    def update_item(self, item: PendingAttachment) -> None:
+        if item.document is None:
+            self.label.setText(f"📄 {item.name} · reading…")
+        else:
+            self.label.setText(f"📄 {item.name} · {item.tokens:,} tokens")
+
+
+class Composer(QWidget):
+    """The bottom of the chat: chips, the prompt box, attach and send/stop buttons."""
+
+    send_requested = Signal(str)
+    stop_requested = Signal()
+    attach_requested = Signal()
+    attachment_removed = Signal(int)
+    edit_cancelled = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("Composer")
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(12, 6, 12, 10)
+        outer.setSpacing(4)
+        self.edit_banner = QLabel("")
+        self.edit_banner.setObjectName("EditBanner")
+        self.edit_banner.setVisible(False)
+        outer.addWidget(self.edit_banner)
+        self.budget_note = QLabel("")
+        self.budget_note.setObjectName("BudgetNote")
+        self.budget_note.setWordWrap(True)
+        self.budget_note.setVisible(False)
+        outer.addWidget(self.budget_note)
+        self.chip_row = QHBoxLayout()
+        self.chip_row.setSpacing(6)
+        self.chip_row.addStretch(1)
+        outer.addLayout(self.chip_row)
+        row = QHBoxLayout()
+        self.attach_button = QToolButton()
+        self.attach_button.setText("📎")
+        self.attach_button.setToolTip("Attach documents (or drop files on the window)")
+        self.attach_button.clicked.connect(self.attach_requested)
+        row.addWidget(self.attach_button, 0, Qt.AlignmentFlag.AlignBottom)
+        self.edit = PromptEdit()
+        self.edit.setPlaceholderText("Ask anything — Enter to send, Shift+Enter for a new line")
+        self.edit.setFixedHeight(72)
+        self.edit.submitted.connect(self._on_edit_submitted)
+        self.edit.stop_pressed.connect(self._on_edit_stop_pressed)
+        row.addWidget(self.edit, 1)
+        self.send_button = QPushButton("Send")
+        self.send_button.setObjectName("SendButton")
+        self.send_button.clicked.connect(self._on_edit_submitted)
+        row.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignBottom)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setObjectName("StopButton")
+        self.stop_button.setToolTip("Stop the reply (Esc)")
+        self.stop_button.clicked.connect(self.stop_requested)
+        self.stop_button.setVisible(False)
+        row.addWidget(self.stop_button, 0, Qt.AlignmentFlag.AlignBottom)
+        outer.addLayout(row)
+        self.attachments: dict[int, PendingAttachment] = {}
+        self._chips: dict[int, Chip] = {}
+        self.editing_message: int | None = None
+
+    # -- sending -----------------------------------------------------------------------
+    def text(self) -> str:
+        return self.edit.toPlainText()
+
+    def set_text(self, text: str) -> None:
+        self.edit.setPlainText(text)
+
+    def _on_edit_submitted(self) -> None:
+        text = self.text().strip()
+        if text and self.send_button.isEnabled():
+            self.send_requested.emit(text)
+
+    def _on_edit_stop_pressed(self) -> None:
+        if self.stop_button.isVisible() and self.stop_button.isEnabled():
+            self.stop_requested.emit()
+        elif self.editing_message is not None:
+            self.end_edit()
+            self.edit_cancelled.emit()
+
+    def set_answering(self, answering: bool, can_send: bool, stopping: bool = False) -> None:
+        self.send_button.setVisible(not answering)
+        self.send_button.setEnabled(can_send)
+        self.stop_button.setVisible(answering)
+        self.stop_button.setEnabled(answering and not stopping)
+
+    def begin_edit(self, message_id: int, text: str) -> None:
+        self.editing_message = message_id
+        self.set_text(text)
+        self.edit_banner.setText("Editing a message: Enter re-runs the chat from here, Esc cancels.")
+        self.edit_banner.setVisible(True)
+        self.edit.setFocus()
+
+    def end_edit(self) -> None:
+        self.editing_message = None
+        self.edit_banner.setVisible(False)
+
+    # -- attachments ------------------------------------------------------------------
+    def add_attachment(self, item: PendingAttachment) -> None:
+        self.attachments[item.request_id] = item
+        if item.request_id in self._chips:
+            self._chips[item.request_id].update_item(item)
+            return
+        chip = Chip(item)
+        chip.removed.connect(self.remove_attachment)
+        self._chips[item.request_id] = chip
+        self.chip_row.insertWidget(self.chip_row.count() - 1, chip)
+
+    def remove_attachment(self, request_id: int) -> None:
+        self.attachments.pop(request_id, None)
+        chip = self._chips.pop(request_id, None)
+        if chip is not None:
+            chip.setParent(None)
+            chip.deleteLater()
+        self.attachment_removed.emit(request_id)
+
+    def ready_documents(self) -> list[PendingAttachment]:
+        return [a for a in self.attachments.values() if a.document is not None]
+
+    def extracting(self) -> bool:
+        return any(a.document is None for a in self.attachments.values())
+
+    def clear_attachments(self) -> None:
+        for request_id in list(self.attachments):
+            chip = self._chips.pop(request_id, None)
+            if chip is not None:
+                chip.setParent(None)
+                chip.deleteLater()
+        self.attachments.clear()
+        self.show_budget_note("")
+
+    def show_budget_note(self, text: str) -> None:
+        self.budget_note.setText(text)
+        self.budget_note.setVisible(bool(text))

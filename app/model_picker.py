@@ -1,0 +1,143 @@
+"""The model picker: installed models with their figures, load/unload, and model management."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QToolButton,
+    QWidget,
+)
+
+from engine.events import ModelInfo
+
+
+def human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit in ("B", "KB") else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def human_count(n: int) -> str:
+    if n >= 1e9:
+        return f"{n / 1e9:.1f}B"
+    if n >= 1e6:
+        return f"{n / 1e6:.0f}M"
+    return f"{n:,}"
+
+
+def describe(info: ModelInfo, context_length: int) -> str:
+    ctx = min(context_length, info.max_context)
+    return (
+        f"{human_count(info.parameters)} params · {info.precision} · {human_bytes(info.size_bytes)} on disk · "
+        f"context {info.max_context:,} · ≈{human_bytes(info.estimated_memory(ctx))} memory at {ctx:,} tokens"
+    )
+
+
+class ModelPicker(QWidget):
+    load_requested = Signal(str)  # folder
+    unload_requested = Signal()
+    add_folder_requested = Signal()
+    convert_requested = Signal()
+    delete_requested = Signal(str)
+    install_default_requested = Signal()
+    selection_changed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("ModelPicker")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        layout.addWidget(QLabel("Model"))
+        self.combo = QComboBox()
+        self.combo.setMinimumWidth(220)
+        self.combo.currentIndexChanged.connect(self._on_combo_changed)
+        layout.addWidget(self.combo)
+        self.load_button = QPushButton("Load")
+        self.load_button.clicked.connect(self._on_load_clicked)
+        layout.addWidget(self.load_button)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)  # busy indicator: loading reports no steps
+        self.progress.setFixedWidth(90)
+        self.progress.setVisible(False)
+        layout.addWidget(self.progress)
+        self.details = QLabel("")
+        self.details.setObjectName("ModelDetails")
+        layout.addWidget(self.details, 1)
+        self.more = QToolButton()
+        self.more.setText("Models ▾")
+        self.more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.more)
+        menu.addAction("Add model folder…", self.add_folder_requested.emit)
+        menu.addAction("Convert a model…", self.convert_requested.emit)
+        menu.addAction("Install the default model", self.install_default_requested.emit)
+        menu.addSeparator()
+        menu.addAction("Delete selected model…", lambda: self.current() and self.delete_requested.emit(self.current()))
+        self.more.setMenu(menu)
+        layout.addWidget(self.more)
+        self.infos: dict[str, ModelInfo] = {}
+        self.loaded_path = ""
+        self.context_length = 4096
+
+    def set_models(self, folders: list[str], select: str = "") -> None:
+        current = select or self.current()
+        self.combo.blockSignals(True)
+        self.combo.clear()
+        for folder in folders:
+            self.combo.addItem(Path(folder).name, folder)
+        index = self.combo.findData(current)
+        self.combo.setCurrentIndex(index if index >= 0 else 0)
+        self.combo.blockSignals(False)
+        self._refresh()
+
+    def folders(self) -> list[str]:
+        return [self.combo.itemData(i) for i in range(self.combo.count())]
+
+    def current(self) -> str:
+        return self.combo.currentData() or ""
+
+    def set_info(self, info: ModelInfo) -> None:
+        self.infos[info.path] = info
+        self._refresh()
+
+    def set_loaded(self, path: str) -> None:
+        self.loaded_path = path
+        self._refresh()
+
+    def set_busy(self, busy: bool, can_change: bool) -> None:
+        self.progress.setVisible(busy)
+        self.combo.setEnabled(can_change)
+        self.load_button.setEnabled(can_change and bool(self.current()))
+        self.more.setEnabled(can_change)
+
+    def _on_combo_changed(self, _index: int) -> None:
+        self._refresh()
+        self.selection_changed.emit(self.current())
+
+    def _on_load_clicked(self) -> None:
+        if self.current() and self.current() == self.loaded_path:
+            self.unload_requested.emit()
+        elif self.current():
+            self.load_requested.emit(self.current())
+
+    def _refresh(self) -> None:
+        path = self.current()
+        self.load_button.setText("Unload" if path and path == self.loaded_path else "Load")
+        info = self.infos.get(path)
+        if not path:
+            self.details.setText("No models yet")
+        elif info is None:
+            self.details.setText("reading model…")
+        else:
+            self.details.setText(describe(info, self.context_length))
+            self.details.setToolTip(f"{info.architecture} · {info.layout} layout · {info.path}")
