@@ -30,3 +30,22 @@ def default_model_dir() -> Path:
             os.environ.pop("HEARTH_HOME", None)
         else:
             os.environ["HEARTH_HOME"] = previous
+
+
+@pytest.fixture(scope="session")
+def default_gguf(default_model_dir) -> Path:
+    """The GGUF the default model was built from (downloaded with it)."""
+    found = sorted((TEST_HOME / "cache" / "downloads").glob("*.gguf"))
+    assert found, "the default model's GGUF was not kept in the download cache"
+    return found[0]
+
+
+@pytest.fixture(scope="session")
+def fp32_model_dir(default_gguf) -> Path:
+    """The GGUF converted at fp32: exactly the GGUF's weights, no quantized kernels."""
+    from engine.convert import convert
+
+    target = TEST_HOME / "data" / "models" / "SmolLM2-135M-Instruct-fp32"
+    if not (target / "hearth.json").is_file():
+        convert(default_gguf, target, precision="fp32")
+    return target
