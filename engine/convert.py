@@ -252,8 +252,9 @@ def _run_step(cmd: list[str], log: Path, what: str) -> None:
 @contextmanager
 def _staging_dir(out_dir: Path) -> Iterator[Path]:
     """A temp folder beside ``out_dir`` (same filesystem), removed on any exit."""
-    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    # The SIGTERM handler goes in first so no signal can land between mkdtemp and try.
     with _sigterm_as_interrupt():
+        stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
         try:
             yield stage
         finally:
