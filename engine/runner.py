@@ -86,6 +86,9 @@ class DecoderRunner:
             binding.bind_cpu_input("position_ids", positions)
             keep.append(positions)
         self._keep = keep  # the binding points into these arrays until the next call
+        if self._logits is None:
+            # Full-sequence logits change shape each call: let ORT allocate them anew.
+            binding.bind_output("logits", "cpu")
         self._cache.bind(binding)
         self.session.run_with_iobinding(binding)
         self._cache.advance(binding, len(new_ids))
