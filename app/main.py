@@ -26,11 +26,24 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("Hearth")
     app.setOrganizationName("Hearth")
     app.setDesktopFileName("hearth")
+    app.setWindowIcon(app_icon())
     window = MainWindow()
     window.show()
     code = app.exec()
     window.shutdown()
     return code
+
+
+def app_icon():  # -> QIcon
+    """Hearth's icon (assets/icon-*.png, rendered from assets/icon.svg) for the window and task bar."""
+    from PySide6.QtGui import QIcon
+
+    from app.theme import ASSETS
+
+    icon = QIcon()
+    for png in sorted(ASSETS.glob("icon-*.png")):
+        icon.addFile(str(png))
+    return icon
 
 
 if __name__ == "__main__":
