@@ -1,44 +1,92 @@
 """``hearth --self-test``: prove a build works without a person at the screen.
 
-Opens the window offscreen-capable, loads the default model (if installed), asks for a
-few tokens through the real worker thread, and exits 0 when they arrive.
+Opens the window offscreen (unless QT_QPA_PLATFORM says otherwise), loads the default
+model, streams a short reply through the real worker thread, prints TTFT and tokens/s,
+and exits 0. Anything else (no default model, a load or generation failure, a timeout)
+prints a clear message and exits 1.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 TIMEOUT_MS = 120_000
+MAX_NEW_TOKENS = 16
 
 
 def run() -> int:
-    from PySide6.QtCore import QTimer
+    # Offscreen by default: a build check must not need a display.
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QObject, QTimer, Slot
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
     from engine.default_model import default_model_dir, is_installed
 
+    from app.main import app_icon
+
     app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setWindowIcon(app_icon())
     window = MainWindow()
     window.show()
     result = {"code": 1, "text": ""}
+    print(f"self-test: Qt platform {app.platformName()}, Python {sys.version.split()[0]}, "
+          f"frozen={bool(getattr(sys, 'frozen', False))}", flush=True)
 
     def finish(code: int, message: str) -> None:
+        if result.get("done"):
+            return
+        result["done"] = True
         result["code"] = code
         print(message, flush=True)
         app.quit()
 
+    # The engine's signals come from its worker thread: receive them on a QObject that
+    # lives in this (GUI) thread, so the slots run here, where the window's SQLite lives.
+    class Probe(QObject):
+        @Slot(object)
+        def on_loaded(self, loaded: object) -> None:
+            report = loaded.report  # type: ignore[attr-defined]
+            print(f"self-test: loaded {default_model_dir().name} on {report.provider} ({report.device}) "
+                  f"in {report.load_seconds:.2f} s", flush=True)
+            window.send("Say hello.")
+
+        @Slot(int, object)
+        def on_token(self, _rid: int, ev: object) -> None:
+            result["text"] += ev.text  # type: ignore[attr-defined]
+
+        @Slot(int, object)
+        def on_finished(self, _rid: int, ev: object) -> None:
+            ok = ev.finish_reason in ("stop", "length") and ev.generated_tokens > 0  # type: ignore[attr-defined]
+            ttft = f"{ev.ttft_s * 1000:.0f} ms" if ev.ttft_s is not None else "n/a"  # type: ignore[attr-defined]
+            tps = f"{ev.decode_tps:.1f} tok/s" if ev.decode_tps else "n/a"  # type: ignore[attr-defined]
+            finish(0 if ok else 1,
+                   f"self-test: reply {result['text'].strip()!r}\n"
+                   f"self-test: {ev.generated_tokens} tokens, finish={ev.finish_reason}, "  # type: ignore[attr-defined]
+                   f"TTFT {ttft}, decode {tps}\n"
+                   f"self-test: {'PASSED' if ok else 'FAILED'}")
+
+        @Slot(object)
+        def on_failed(self, failure: object) -> None:
+            finish(1, f"self-test FAILED ({failure.kind}): {failure.message}")  # type: ignore[attr-defined]
+
+    probe = Probe()
+
     if not is_installed():
-        QTimer.singleShot(0, lambda: finish(0, "self-test: window opened; default model not installed, skipped generation"))
+        QTimer.singleShot(0, lambda: finish(
+            1, f"self-test FAILED: the default model is not installed in {default_model_dir()}; "
+               "run `hearth-cli models install-default` (or copy its folder there) first."))
     else:
-        window.settings.defaults = window.settings.defaults.__class__(context_length=1024, max_new_tokens=8)
-        window.bridge.engine.model_loaded.connect(lambda _m: window.send("Say hello."))
-        window.bridge.engine.generation_finished.connect(
-            lambda _rid, ev: finish(0 if ev.finish_reason in ("stop", "length") else 1,
-                                    f"self-test: {ev.generated_tokens} tokens, finish={ev.finish_reason}"))
-        window.bridge.engine.failed.connect(lambda f: finish(1, f"self-test failed: {f.message}"))
+        window.settings.defaults = window.settings.defaults.__class__(context_length=1024,
+                                                                      max_new_tokens=MAX_NEW_TOKENS)
+        engine = window.bridge.engine
+        engine.model_loaded.connect(probe.on_loaded)
+        engine.token_generated.connect(probe.on_token)
+        engine.generation_finished.connect(probe.on_finished)
+        engine.failed.connect(probe.on_failed)
         window.load_model(str(default_model_dir()))
-    QTimer.singleShot(TIMEOUT_MS, lambda: finish(1, "self-test: timed out"))
+    QTimer.singleShot(TIMEOUT_MS, lambda: finish(1, f"self-test FAILED: no reply within {TIMEOUT_MS // 1000} s"))
     app.exec()
     window.shutdown()
     return result["code"]

@@ -33,6 +33,13 @@ ProgressFn = Callable[[str, float], None]
 PRECISIONS: tuple[str, ...] = ("int4", "int8", "fp16", "fp32")
 PROVIDERS: tuple[str, ...] = ("cpu", "cuda", "dml")
 CONVERT_EXTRA_HINT = 'pip install "hearth[convert]"'
+# The packaged app (PyInstaller sets sys.frozen) leaves the converter out on purpose.
+FROZEN_CONVERT_HINT = (
+    "the packaged Hearth app does not include the converter (torch, transformers, ONNX Runtime GenAI). "
+    'Install Hearth from source with `pip install "hearth[convert]"`, convert with '
+    "`hearth-cli models install-default` or `hearth-cli convert SRC`, then open the resulting folder here "
+    "with Add model folder… (or copy it into the models folder)"
+)
 # Module names of the convert extra, checked before any work starts.
 _EXTRA_MODULES = ("transformers", "onnxruntime_genai", "onnx", "torch", "gguf", "accelerate", "onnx_ir")
 _HF_WEIGHT_GLOBS = ("*.safetensors", "pytorch_model*.bin")
@@ -104,9 +111,9 @@ def require_convert_extra() -> None:
     """Raise ``MissingExtraError`` unless every converter package is importable."""
     missing = [m for m in _EXTRA_MODULES if importlib.util.find_spec(m) is None]
     if missing:
+        hint = FROZEN_CONVERT_HINT if getattr(sys, "frozen", False) else CONVERT_EXTRA_HINT
         raise MissingExtraError(
-            f"Converting models needs packages that are not installed ({', '.join(missing)}): "
-            f"{CONVERT_EXTRA_HINT}"
+            f"Converting models needs packages that are not installed ({', '.join(missing)}): {hint}"
         )
 
 
