@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 
 TIMEOUT_MS = 120_000
 MAX_NEW_TOKENS = 16
@@ -25,6 +26,12 @@ def run() -> int:
     from engine.default_model import default_model_dir, is_installed
 
     from app.main import app_icon
+
+    # The model comes from the real models folder; settings and conversations go to a
+    # throwaway HEARTH_HOME, so a self-test leaves the user's own state untouched.
+    model_dir, installed = default_model_dir(), is_installed()
+    scratch = tempfile.TemporaryDirectory(prefix="hearth-self-test-", ignore_cleanup_errors=True)
+    os.environ["HEARTH_HOME"] = scratch.name
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setWindowIcon(app_icon())
@@ -48,7 +55,7 @@ def run() -> int:
         @Slot(object)
         def on_loaded(self, loaded: object) -> None:
             report = loaded.report  # type: ignore[attr-defined]
-            print(f"self-test: loaded {default_model_dir().name} on {report.provider} ({report.device}) "
+            print(f"self-test: loaded {model_dir.name} on {report.provider} ({report.device}) "
                   f"in {report.load_seconds:.2f} s", flush=True)
             window.send("Say hello.")
 
@@ -73,9 +80,9 @@ def run() -> int:
 
     probe = Probe()
 
-    if not is_installed():
+    if not installed:
         QTimer.singleShot(0, lambda: finish(
-            1, f"self-test FAILED: the default model is not installed in {default_model_dir()}; "
+            1, f"self-test FAILED: the default model is not installed in {model_dir}; "
                "run `hearth-cli models install-default` (or copy its folder there) first."))
     else:
         window.settings.defaults = window.settings.defaults.__class__(context_length=1024,
@@ -85,8 +92,9 @@ def run() -> int:
         engine.token_generated.connect(probe.on_token)
         engine.generation_finished.connect(probe.on_finished)
         engine.failed.connect(probe.on_failed)
-        window.load_model(str(default_model_dir()))
+        window.load_model(str(model_dir))
     QTimer.singleShot(TIMEOUT_MS, lambda: finish(1, f"self-test FAILED: no reply within {TIMEOUT_MS // 1000} s"))
     app.exec()
     window.shutdown()
+    scratch.cleanup()
     return result["code"]
