@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import threading
 from pathlib import Path
@@ -15,7 +14,6 @@ import pytest
 
 from engine.documents import DEFAULT_MAX_BYTES, Document, ExtractionCancelled, extract
 from engine.errors import DocumentError
-from engine.paths import models_dir
 from engine.retrieval import EXCERPTS_INTRO, bm25_scores, build_context, chunk_document
 from tests.helpers.make_pdf import build_pdf, write_pdf
 
@@ -352,17 +350,8 @@ def test_bm25_prefers_the_rare_matching_term() -> None:
     assert bm25_scores(["a", "b"], "") == [0.0, 0.0]
 
 
-def _real_tokenizer_path() -> Path | None:
-    """HEARTH_TEST_TOKENIZER, else any installed model's tokenizer.json."""
-    if os.environ.get("HEARTH_TEST_TOKENIZER"):
-        return Path(os.environ["HEARTH_TEST_TOKENIZER"])
-    return next(iter(sorted(models_dir().glob("*/tokenizer.json"))), None) if models_dir().is_dir() else None
-
-
-def test_budget_holds_with_the_real_tokenizer(report_and_notes: list[Document]) -> None:
-    path = _real_tokenizer_path()
-    if path is None or not path.is_file():
-        pytest.skip("no tokenizer.json: set HEARTH_TEST_TOKENIZER or install a model")
+def test_budget_holds_with_the_real_tokenizer(report_and_notes: list[Document], default_model_dir: Path) -> None:
+    path = default_model_dir / "tokenizer.json"
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(path))
