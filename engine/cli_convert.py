@@ -28,6 +28,12 @@ def register(
     conv.add_argument("--precision", choices=["int4", "int8", "fp16", "fp32"], default="int4")
     conv.add_argument("--provider", choices=["cpu", "cuda", "dml"], default="cpu")
     conv.add_argument("--out", help="output folder (default: the models folder / <name>)")
+    conv.add_argument(
+        "--requantize",
+        action="store_true",
+        help="int4 from a Q4_1 GGUF: let the builder re-quantize (smaller and faster, less faithful) "
+        "instead of keeping the GGUF's exact grid",
+    )
     conv.set_defaults(func=_cmd_convert)
 
     if models_subparsers is None:
@@ -46,7 +52,11 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     def progress(stage: str, fraction: float) -> None:
         print(f"[{fraction:4.0%}] {stage}", flush=True)
 
-    return _guarded(lambda: print(f"Model ready: {convert(src, out, args.precision, args.provider, progress)}"))
+    def run() -> None:
+        folder = convert(src, out, args.precision, args.provider, progress, exact=not args.requantize)
+        print(f"Model ready: {folder}")
+
+    return _guarded(run)
 
 
 def _cmd_install_default(args: argparse.Namespace) -> int:
