@@ -45,7 +45,7 @@ class Blocks8:
     q: np.ndarray  # uint8 [N, K/32, 32]
     scale: np.ndarray  # float32 [N, K/32]
     zero: np.ndarray | None  # uint8 [N, K/32]; None means the default 128
-    coarse_blocks: int = 0  # blocks no exact k fitted (plain 8-bit instead)
+    approximate_blocks: int = 0  # blocks no exact k fitted (plain 8-bit instead)
     max_error_in_d: float = 0.0  # worst zero-point rounding, as a fraction of the Q4_1 step d
 
     def dequantize(self) -> np.ndarray:
@@ -90,7 +90,7 @@ def q4_1_to_8bit(b: Q41Blocks) -> Blocks8:
         q=q8.astype(np.uint8),
         scale=scale.astype(np.float32),
         zero=None,
-        coarse_blocks=int(loose.sum()),
+        approximate_blocks=int(loose.sum()),
         max_error_in_d=float(err.max()) if err.size else 0.0,
     )
 
@@ -124,18 +124,21 @@ def _layer_blocks(src: GGUFSource, layer: int, proj: str) -> Blocks8:
                 q=unpermute_rotary(blocks.q, heads),
                 scale=unpermute_rotary(blocks.scale, heads),
                 zero=None if blocks.zero is None else unpermute_rotary(blocks.zero, heads),
-                coarse_blocks=blocks.coarse_blocks,
+                approximate_blocks=blocks.approximate_blocks,
                 max_error_in_d=blocks.max_error_in_d,
             )
         parts.append(blocks)
     if len(parts) == 1:
         return parts[0]
-    zeros = [p.zero if p.zero is not None else np.full(p.scale.shape, 128, np.uint8) for p in parts]
+    # A zero-point tensor only if some part needs one: the default-128 kernel is faster.
+    zero = None
+    if any(p.zero is not None for p in parts):
+        zero = np.concatenate([p.zero if p.zero is not None else np.full(p.scale.shape, 128, np.uint8) for p in parts])
     return Blocks8(
         q=np.concatenate([p.q for p in parts]),
         scale=np.concatenate([p.scale for p in parts]),
-        zero=np.concatenate(zeros),
-        coarse_blocks=sum(p.coarse_blocks for p in parts),
+        zero=zero,
+        approximate_blocks=sum(p.approximate_blocks for p in parts),
         max_error_in_d=max(p.max_error_in_d for p in parts),
     )
 
@@ -144,7 +147,7 @@ def apply(src: GGUFSource, model_dir: Path) -> dict[str, Any]:
     """Replace every ``MatMulNBits`` (and the tied embedding) in ``model_dir`` with exact blocks.
 
     Returns:
-        A summary for hearth.json: nodes replaced, coarse blocks, worst error.
+        A summary for hearth.json: nodes replaced, approximate blocks, worst error.
     """
     import onnx
     from onnx import numpy_helper
@@ -154,7 +157,7 @@ def apply(src: GGUFSource, model_dir: Path) -> dict[str, Any]:
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
     head_name = "output.weight" if "output.weight" in src.tensor_names() else "token_embd.weight"
-    replaced, coarse, worst = 0, 0, 0.0
+    replaced, approximate, worst = 0, 0, 0.0
     head: Blocks8 | None = None
     head_names: list[str] = []
     new_inits: list[onnx.TensorProto] = []
@@ -174,7 +177,7 @@ def apply(src: GGUFSource, model_dir: Path) -> dict[str, Any]:
         if blocks.q.shape[0] != attrs["N"] or blocks.q.shape[1] * BLOCK != attrs["K"]:
             raise ConversionError(f"{node.name}: GGUF shape {blocks.q.shape} does not match N={attrs['N']}, K={attrs['K']}.")
         worst = max(worst, blocks.max_error_in_d)
-        coarse += blocks.coarse_blocks
+        approximate += blocks.approximate_blocks
         base = node.input[1].rsplit("_Q4", 1)[0]
         scale_dtype = onnx.helper.tensor_dtype_to_np_dtype(inits[node.input[2]].data_type)
         names = [f"{base}_Q8", f"{base}_scales8"]
@@ -201,7 +204,7 @@ def apply(src: GGUFSource, model_dir: Path) -> dict[str, Any]:
     return {
         "matmulnbits_replaced": replaced,
         "embedding": embed,
-        "approximate_blocks": coarse,
+        "approximate_blocks": approximate,
         "worst_zero_point_error_in_d": round(worst, 4),
     }
 

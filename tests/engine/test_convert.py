@@ -137,7 +137,7 @@ def test_q4_1_blocks_map_onto_8bit_almost_exactly() -> None:
     assert out.zero is None  # the default zero point keeps MatMulNBits on its fast path
     err = np.abs(out.dequantize() - src.dequantize()).reshape(64, 6, 32)
     assert (err <= d[..., None] / 16 + 1e-6).all()
-    assert out.coarse_blocks == 0
+    assert out.approximate_blocks == 0
 
 
 def test_q8_0_maps_exactly() -> None:
