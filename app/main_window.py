@@ -77,6 +77,8 @@ class MainWindow(QMainWindow):
         self.loaded_context = 0
         self._loading_path = ""
         self._request_id = 0
+        self.replies_finished = 0  # how many replies ended (tests and the self-test wait on it)
+        self.last_finished: GenerationEvent | None = None
         self._attach_id = 0
         self._reply: MessageWidget | None = None
         self._reply_text = ""
@@ -542,6 +544,7 @@ class MainWindow(QMainWindow):
                                  "or choose another overflow policy in Settings.", "info")
         if event.dropped_messages:
             self.chat.add_notice(f"{event.dropped_messages} older messages were left out to fit the context.", "info")
+        self.replies_finished += 1
         self._set_state(AppState.IDLE)
 
     # -- documents ------------------------------------------------------------------------

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections import deque
 
-from PySide6.QtCore import QPointF, QSize, QTimer
+from PySide6.QtCore import QPointF, QSize, Qt, QTimer
 from PySide6.QtGui import QPainter, QPainterPath, QPen
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QWidget
 
 from engine.events import GenerationEvent, LoadReport, PrefillProgress
 
@@ -65,13 +65,14 @@ class MetricsBar(QWidget):
         self.context.setTextVisible(True)
         self.context.setFormat("context –")
         self.device = QLabel("no model")
+        self.device.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.device.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.sparkline = Sparkline()
         for w in (self.ttft, self.prefill, self.decode, self.tokens, self.cached):
             layout.addWidget(w)
         layout.addWidget(self.context)
         layout.addWidget(self.sparkline)
-        layout.addStretch(1)
-        layout.addWidget(self.device)
+        layout.addWidget(self.device, 1)
         self._latest: GenerationEvent | None = None
         self._prefill: PrefillProgress | None = None
         self._dirty = False

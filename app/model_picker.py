@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QToolButton,
     QWidget,
 )
@@ -73,6 +74,8 @@ class ModelPicker(QWidget):
         layout.addWidget(self.progress)
         self.details = QLabel("")
         self.details.setObjectName("ModelDetails")
+        # Long details must not set the window's minimum width; the tooltip has them all.
+        self.details.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout.addWidget(self.details, 1)
         self.more = QToolButton()
         self.more.setText("Models ▾")

@@ -75,3 +75,51 @@ class ScriptedBackend:
         return GenerationEvent(text, n if text else None, 10, 4, n, 10 + n, 1024, ttft_s=0.05,
                                prefill_tps=120.0, decode_tps=40.0 if n > 1 else None,
                                finish_reason=reason, error=error)
+
+
+from PySide6.QtCore import QObject, Slot  # noqa: E402
+
+
+class SignalLog(QObject):
+    """Receives an EngineWorker's signals on the GUI thread, in order.
+
+    Connecting worker signals to plain lambdas (or pytest-qt's waitSignal) runs them on
+    the worker thread; slots of a QObject living on the GUI thread get queued calls,
+    like the real window does.
+    """
+
+    def __init__(self, worker, on_token=None) -> None:
+        super().__init__()
+        self.seen: list[tuple] = []
+        self.tokens: list[GenerationEvent] = []
+        self.finished: list[GenerationEvent] = []
+        self.on_token = on_token
+        worker.model_loaded.connect(self.loaded)
+        worker.prefill_progressed.connect(self.prefill)
+        worker.token_generated.connect(self.token)
+        worker.generation_finished.connect(self.done)
+        worker.failed.connect(self.failure)
+
+    @Slot(object)
+    def loaded(self, m) -> None:
+        self.seen.append(("loaded", m.info.name))
+
+    @Slot(int, object)
+    def prefill(self, rid, p) -> None:
+        self.seen.append(("prefill", p.done, p.total))
+
+    @Slot(int, object)
+    def token(self, rid, ev) -> None:
+        self.seen.append(("token", ev.text))
+        self.tokens.append(ev)
+        if self.on_token:
+            self.on_token(ev)
+
+    @Slot(int, object)
+    def done(self, rid, ev) -> None:
+        self.seen.append(("finished", ev.finish_reason))
+        self.finished.append(ev)
+
+    @Slot(object)
+    def failure(self, f) -> None:
+        self.seen.append(("failed", f.kind, f.message))

@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt, QTimer
 
 from app.main_window import MainWindow
 from app.state import AppState
+from tests.app.fakes import SignalLog
 
 pytestmark = pytest.mark.slow
 
@@ -26,8 +27,8 @@ def window(qtbot, real_model_dir):
     s.set_value("threads", 1)  # leave the second core to the GUI thread
     w.register_model_folder(str(real_model_dir))
     qtbot.waitUntil(lambda: str(real_model_dir) in w.picker.folders(), timeout=20_000)
-    with qtbot.waitSignal(w.bridge.engine.model_loaded, timeout=60_000):
-        w.load_model(str(real_model_dir))
+    w.load_model(str(real_model_dir))
+    qtbot.waitUntil(lambda: w.loaded is not None, timeout=60_000)
     assert w.state is AppState.IDLE and w.loaded is not None
     yield w
     w.shutdown()
@@ -41,15 +42,14 @@ class _Finished:
         self.args: tuple = ()
 
     def __enter__(self):
-        self.blocker = self.qtbot.waitSignal(self.w.bridge.engine.generation_finished, timeout=60_000)
-        self.blocker.__enter__()
+        self.count = self.w.replies_finished
         return self
 
     def __exit__(self, *exc):
-        self.blocker.__exit__(*exc)
-        self.args = self.blocker.args
-        # The worker's signal can arrive before the window's queued handler has run.
-        self.qtbot.waitUntil(lambda: self.w.state is AppState.IDLE, timeout=10_000)
+        if exc[0] is None:
+            self.qtbot.waitUntil(lambda: self.w.replies_finished > self.count and self.w.state is AppState.IDLE,
+                                 timeout=60_000)
+            self.args = (0, self.w.last_finished)
         return False
 
 
@@ -61,8 +61,8 @@ def _type_and_send(qtbot, w: MainWindow, text: str) -> None:
 
 def test_typed_prompt_streams_and_fills_metrics(qtbot, window):
     w = window
-    tokens = []
-    w.bridge.engine.token_generated.connect(lambda rid, ev: tokens.append(ev))
+    log = SignalLog(w.bridge.engine)
+    tokens = log.tokens
     with _Finished(qtbot, w) as done:
         _type_and_send(qtbot, w, "What is the capital of France?")
     final = done.args[1]
@@ -85,11 +85,12 @@ def test_stop_and_regenerate(qtbot, window):
     w = window
     w.settings.set_value("max_new_tokens", 400)
     first = []
-    w.bridge.engine.token_generated.connect(lambda rid, ev: first or (first.append(ev), w.stop()))
+    # Runs on the GUI thread, like a click on Stop after the first token.
+    log = SignalLog(w.bridge.engine, on_token=lambda ev: first or (first.append(ev), w.stop()))
     with _Finished(qtbot, w) as done:
         _type_and_send(qtbot, w, "Write a long story about a dragon.")
     assert done.args[1].finish_reason == "cancelled"
-    assert done.args[1].generated_tokens < 100
+    assert done.args[1].generated_tokens < 100 and log.tokens
     assert w.state is AppState.IDLE
     stopped = w.store.messages(w.conversation_id)[-1]
     assert stopped.role == "assistant" and stopped.finish_reason == "cancelled"
