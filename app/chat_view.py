@@ -86,7 +86,7 @@ class MessageWidget(QFrame):
         self.regenerate_button.setVisible(False)
         layout.addLayout(header)
         if attachments:
-            chips = QLabel("  ".join(f"📎 {a}" for a in attachments))
+            chips = QLabel("Attached: " + ", ".join(attachments))
             chips.setObjectName("AttachmentLine")
             chips.setWordWrap(True)
             layout.addWidget(chips)
@@ -138,7 +138,7 @@ class NoticeWidget(QFrame):
         self.level = level
         layout = QHBoxLayout(self)
         layout.setContentsMargins(12, 6, 6, 6)
-        self.label = QLabel(("⚠ " if level == "error" else "ℹ ") + text)
+        self.label = QLabel(("Error: " if level == "error" else "") + text)
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.label, 1)

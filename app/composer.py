@@ -71,9 +71,9 @@ class Chip(QFrame):
 
     def update_item(self, item: PendingAttachment) -> None:
         if item.document is None:
-            self.label.setText(f"📄 {item.name} · reading…")
+            self.label.setText(f"{item.name} · reading…")
         else:
-            self.label.setText(f"📄 {item.name} · {item.tokens:,} tokens")
+            self.label.setText(f"{item.name} · {item.tokens:,} tokens")
 
 
 class Composer(QWidget):
@@ -106,7 +106,7 @@ class Composer(QWidget):
         outer.addLayout(self.chip_row)
         row = QHBoxLayout()
         self.attach_button = QToolButton()
-        self.attach_button.setText("📎")
+        self.attach_button.setText("Attach…")
         self.attach_button.setToolTip("Attach documents (or drop files on the window)")
         self.attach_button.clicked.connect(self.attach_requested)
         row.addWidget(self.attach_button, 0, Qt.AlignmentFlag.AlignBottom)

@@ -89,7 +89,10 @@ class MetricsBar(QWidget):
             return
         text = f"{report.provider.upper()} · {report.device}"
         if report.fallback_reasons:
-            text += f"  (fallback: {report.fallback_text})"
+            # The full reasons can be long; the tooltip has them.
+            first = report.fallback_reasons[0]
+            more = len(report.fallback_reasons) - 1
+            text += f"  (fallback: {first[0]} {first[1]}" + (f"; +{more} more)" if more else ")")
         self.device.setText(text)
         self.device.setToolTip(f"Loaded in {report.load_seconds:.1f} s. {report.fallback_text}")
 
