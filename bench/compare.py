@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -105,19 +107,37 @@ def bench_chat(args, engines, codec) -> dict:
     return {"turns": turns}
 
 
+def peak_rss_bytes() -> int:
+    """This process's peak RSS. VmHWM restarts at exec; ru_maxrss would include the parent's."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    scale = 1 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+
 def measure_rss(args: argparse.Namespace, engine_name: str, folder: Path) -> int:
     """Run the long prompt once in this (fresh) process; return peak RSS in bytes."""
-    codec = TextCodec(folder)
-    ids = codec.encode_chat([{"role": "user", "content": LONG_QUESTION}])
+    ids = json.loads(Path(args.rss_ids).read_text())
     cls = {"hearth": HearthEngine, "onnxruntime-genai": GenaiEngine}[engine_name]
     engine = cls(folder, args.threads, args.rss_context)
     engine.run(ids, args.new_tokens)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return peak_rss_bytes()
 
 
-def rss_in_subprocess(args: argparse.Namespace, name: str, folder: Path) -> int:
-    cmd = [sys.executable, __file__, "--model", str(folder), "--rss", name, "--rss-context", str(args.rss_context)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+def rss_in_subprocess(args: argparse.Namespace, name: str, folder: Path, ids: list[int]) -> int:
+    """Peak RSS of one engine alone, in a fresh process given the prompt's ids."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(ids, f)
+    cmd = [sys.executable, __file__, "--model", str(folder), "--rss", name, "--rss-ids", f.name]
+    cmd += ["--rss-context", str(args.rss_context), "--threads", str(args.threads), "--new-tokens", str(args.new_tokens)]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(f.name)
     return int(out.strip().splitlines()[-1])
 
 
@@ -156,6 +176,7 @@ def main() -> int:
     parser.add_argument("--context", type=int, default=4096)
     parser.add_argument("--rss-context", type=int, default=2048)
     parser.add_argument("--rss", help=argparse.SUPPRESS)
+    parser.add_argument("--rss-ids", help=argparse.SUPPRESS)
     parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "latest.json"))
     args = parser.parse_args()
     folder = resolve_model(args.model)
@@ -175,7 +196,10 @@ def main() -> int:
     results["chat"] = bench_chat(args, engines, codec)
     del engines
     results["rss_context"] = args.rss_context
-    results["peak_rss_mb"] = {n: rss_in_subprocess(args, n, folder) / 1e6 for n in ("hearth", "onnxruntime-genai")}
+    long_ids = codec.encode_chat([{"role": "user", "content": LONG_QUESTION}])
+    results["peak_rss_mb"] = {
+        n: rss_in_subprocess(args, n, folder, long_ids) / 1e6 for n in ("hearth", "onnxruntime-genai")
+    }
     report(results)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")

@@ -35,6 +35,7 @@ class GraphSpec:
     logits_last_only: bool
     precision: str
     weight_count: int
+    reshapes_weights: bool
 
 
 def load_graph(path: Path) -> onnx.ModelProto:
@@ -96,7 +97,18 @@ def inspect_graph(model: onnx.ModelProto, head_size_hint: int = 0) -> GraphSpec:
         logits_last_only=_logits_seq_dim(graph) == 1,
         precision=_precision(graph),
         weight_count=_weight_count(graph),
+        reshapes_weights=_reshapes_weights(graph),
     )
+
+
+def _reshapes_weights(graph: onnx.GraphProto) -> bool:
+    """True when a Reshape reads a weight directly, as when the embedding is tied to lm_head.
+
+    ONNX Runtime's constant folding would then store a reshaped second copy of
+    that weight (28 MB for SmolLM2's 8-bit head) instead of reading the original.
+    """
+    weights = {init.name for init in graph.initializer}
+    return any(n.op_type == "Reshape" and n.input[0] in weights for n in graph.node)
 
 
 def _logits_seq_dim(graph: onnx.GraphProto) -> int | None:

@@ -12,6 +12,7 @@ import onnxruntime as ort
 from engine.errors import ModelLoadError
 from engine.events import LoadOptions, LoadReport, ModelInfo
 from engine.graph import GraphSpec, inspect_graph, load_graph, slice_logits_to_last
+from engine.memory import release_mapped_files
 from engine.providers import create_session
 from engine.runner import DecoderRunner
 from engine.tokenizer import TextCodec
@@ -169,15 +170,18 @@ class LoadedModel:
         graph_bytes = proto.SerializeToString() if sliced else None
         del proto
 
+        disabled = ["ConstantFolding"] if self.spec.reshapes_weights else []
+
         def build(providers: list[str]) -> ort.InferenceSession:
             session_options = _session_options(options.threads)
-            if graph_bytes is None:
-                return ort.InferenceSession(str(self.files.graph), session_options, providers=providers)
-            # The edited graph lives in memory; its weights stay in the folder on disk.
-            session_options.add_session_config_entry(
-                "session.model_external_initializers_file_folder_path", str(self.files.graph.parent)
-            )
-            return ort.InferenceSession(graph_bytes, session_options, providers=providers)
+            source: str | bytes = str(self.files.graph)
+            if graph_bytes is not None:
+                # The edited graph lives in memory; its weights stay in the folder on disk.
+                session_options.add_session_config_entry(
+                    "session.model_external_initializers_file_folder_path", str(self.files.graph.parent)
+                )
+                source = graph_bytes
+            return ort.InferenceSession(source, session_options, providers=providers, disabled_optimizers=disabled)
 
         try:
             session, attempt, reasons = create_session(build, options.provider)
@@ -186,6 +190,7 @@ class LoadedModel:
                 f"ONNX Runtime could not open {self.files.graph.name} in {self.files.folder}: "
                 f"{str(exc).splitlines()[0][:300]}. The file may be truncated or corrupt: convert or copy it again."
             ) from None
+        release_mapped_files(self.files.graph.parent)
         device = {"cuda": "cuda", "dml": "dml"}.get(attempt.choice, "cpu")
         self.runner = DecoderRunner(session, self.spec, context, device)
         self.eos_ids = eos_ids(self.files, self.codec)

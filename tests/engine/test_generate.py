@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 
 from engine.chat import ChatSession
 from engine.errors import ContextOverflowError, InvalidSamplingError
 from engine.events import LoadOptions, SamplingParams
-from engine.generate import stream_generate
+from engine.generate import PREFILL_CHUNK, stream_generate
 from engine.model import load_model
 from engine.tokenizer import StreamingDetokenizer
 
@@ -60,11 +61,15 @@ def test_follow_up_turn_reuses_the_whole_previous_exchange(model):
     warm = list(stream_generate(model, follow_up, GREEDY))
     # Everything up to the new question came from the cache.
     assert warm[-1].cached_tokens == len(first) + len(answer) - 1  # the last reply token was never fed
-    model.runner.reset()
-    cold = list(stream_generate(model, follow_up, GREEDY))
     # The cached reply was computed one row at a time, whose int8 rounding differs
-    # slightly from a batched prefill: the answers agree at the start, not bit for bit.
-    assert _ids(warm)[:4] == _ids(cold)[:4]
+    # slightly from a batched prefill, so a cold run is compared by its logits
+    # (the exact id-for-id check of this path runs on fp32 graphs in test_layouts).
+    model.runner.trim(warm[-1].cached_tokens)
+    warm_logits = model.runner.forward(follow_up[warm[-1].cached_tokens :]).copy()
+    model.runner.reset()
+    cold_logits = model.runner.forward(follow_up)
+    assert np.corrcoef(warm_logits, cold_logits)[0, 1] > 0.995
+    assert int(np.argmax(cold_logits)) in np.argsort(-warm_logits)[:3]
 
 
 def test_regenerate_is_a_trim_and_repeats_greedy_output(model):
@@ -111,9 +116,9 @@ def test_long_document_prefill_shows_progress_and_cancels_midway(default_model_d
             cancel.set()
 
     events = list(stream_generate(model, prompt, GREEDY, cancel, on_prefill))
-    assert [p.done for p in seen] == [512, 1024]
+    assert [p.done for p in seen] == [PREFILL_CHUNK, 2 * PREFILL_CHUNK]
     assert events[-1].finish_reason == "cancelled" and not _ids(events)
-    assert model.runner.cached_tokens == 1024  # kept for the next request
+    assert model.runner.cached_tokens == 2 * PREFILL_CHUNK  # kept for the next request
 
 
 def test_context_full_ends_the_stream(default_model_dir):
