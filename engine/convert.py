@@ -113,12 +113,17 @@ def convert(
 
 
 def require_convert_extra() -> None:
-    """Raise ``MissingExtraError`` unless every converter package is importable."""
+    """Raise ``MissingExtraError`` unless every converter package is importable.
+
+    In a packaged app it always raises: there ``sys.executable`` is the app itself, so the
+    converter's ``python -m ...`` child processes (and pip) cannot be started at all.
+    """
+    if getattr(sys, "frozen", False):
+        raise MissingExtraError(f"Installing or converting models needs the converter, and {FROZEN_CONVERT_HINT}.")
     missing = [m for m in _EXTRA_MODULES if importlib.util.find_spec(m) is None]
     if missing:
-        hint = FROZEN_CONVERT_HINT if getattr(sys, "frozen", False) else CONVERT_EXTRA_HINT
         raise MissingExtraError(
-            f"Converting models needs packages that are not installed ({', '.join(missing)}): {hint}"
+            f"Converting models needs packages that are not installed ({', '.join(missing)}): {CONVERT_EXTRA_HINT}"
         )
 
 

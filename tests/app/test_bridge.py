@@ -119,3 +119,24 @@ def test_exception_before_streaming_becomes_failure_then_finished(qtbot, make_br
     _finish(qtbot, log)
     assert log.seen[0][:2] == ("failed", "generate") and "5000 tokens" in log.seen[0][2]
     assert log.seen[-1] == ("finished", "error")
+
+
+def test_frozen_app_never_spawns_itself_to_install_or_convert(qtbot, monkeypatch):
+    """In a PyInstaller bundle sys.executable is the app: fail at once with a message to act on."""
+    import subprocess
+    import sys
+
+    from app.bridge import ConvertRequest, JobWorker
+
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: pytest.fail(f"spawned {a[0]}"))
+    worker = JobWorker(len)
+    failures = []
+    worker.failed.connect(failures.append)  # same thread: a direct call
+    worker.install_default()
+    worker.convert(ConvertRequest("/models/x.gguf", "/models/out"))
+    assert [f.kind for f in failures] == ["install", "convert"]
+    for failure in failures:
+        assert "packaged Hearth app does not include the converter" in failure.message
+        assert "hearth-cli models install-default" in failure.message
+        assert "Add model folder…" in failure.message

