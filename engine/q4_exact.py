@@ -1,20 +1,22 @@
 """Carry a Q4_1 GGUF's own weights into the GenAI builder's int4 graph.
 
 Re-quantizing weights that are already on a 4-bit grid costs about a quarter of
-the model's perplexity (docs/fidelity.md). Q4_1 stores ``w = d*q + m`` per block
-of 32 with ``q`` in 0..15; ONNX Runtime's fast ``MatMulNBits`` kernel wants an
-integer zero point. An 8-bit block holds the Q4_1 grid almost exactly:
+the model's perplexity (docs/fidelity.md). Two routes keep the GGUF's grid:
 
-    s = d/k,  q8 = k*q + c,  zero point 128,  c = round(128 + k*m/d)
-    =>  s*(q8 - 128) = d*q + m + err,  |err| = d/k * |c - (128 + k*m/d)|
+- ``BLOCKSUM_ROUTE`` (default, ``engine/q4_blocksum.py``): the builder's own
+  symmetric 4-bit kernel plus an exact fp32 per-block correction. Bit-exact weights.
+- ``ROUTE``: 8-bit blocks. Q4_1 stores ``w = d*q + m`` per block of 32, q in 0..15:
 
-The 16 levels stay exact for any integer k <= 17; only the block minimum rounds,
-one constant per block. Per block the k that rounds least is kept (k = 8 always
-fits a mixed-sign block, so |err| <= d/16; typically far less). The zero point is
-the operator's default, so no zero-point tensor is stored, which keeps the kernel
-on its fastest path. Blocks no k fits are quantized plainly and counted.
-Q8_0 tensors (SmolLM2's tied embedding / lm_head) map exactly: ``s = d``,
-``q8 = q + 128``, default zero point 128.
+      s = d/k,  q8 = k*q + c,  zero point 128,  c = round(128 + k*m/d)
+      =>  s*(q8 - 128) = d*q + m + err,  |err| = d/k * |c - (128 + k*m/d)|
+
+  The 16 levels stay exact for any integer k <= 17; only the block minimum
+  rounds. Per block the k that rounds least is kept (|err| <= d/16, typically far
+  less). The operator's default zero point keeps the kernel on its fastest path.
+
+Either way the Q8_0 head (SmolLM2's tied embedding / lm_head) maps exactly onto
+8-bit blocks (``s = d``, ``q8 = q + 128``), shared with a ``bits=8``
+``GatherBlockQuantized`` embedding.
 """
 
 from __future__ import annotations
