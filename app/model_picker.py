@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -41,8 +43,27 @@ def describe(info: ModelInfo, context_length: int) -> str:
     ctx = min(context_length, info.max_context)
     return (
         f"{human_count(info.parameters)} params · {info.precision} · {human_bytes(info.size_bytes)} on disk · "
-        f"context {info.max_context:,} · ≈{human_bytes(info.estimated_memory(ctx))} memory at {ctx:,} tokens"
+        f"≈{human_bytes(info.estimated_memory(ctx))} memory at {ctx:,} tokens · max context {info.max_context:,}"
     )
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that ends in "…" when it is too narrow, instead of cutting a word in half.
+
+    ``text()`` keeps the full text; the tooltip shows it too.
+    """
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        # Long details must not set the window's minimum width.
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        rect = self.contentsRect()
+        shown = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width())
+        painter.drawText(rect, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), shown)
 
 
 class ModelPicker(QWidget):
@@ -57,8 +78,11 @@ class ModelPicker(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("ModelPicker")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 4, 8, 4)
+        column = QVBoxLayout(self)
+        column.setContentsMargins(8, 4, 8, 4)
+        column.setSpacing(2)
+        layout = QHBoxLayout()
+        column.addLayout(layout)
         layout.addWidget(QLabel("Model"))
         self.combo = QComboBox()
         self.combo.setMinimumWidth(220)
@@ -72,11 +96,7 @@ class ModelPicker(QWidget):
         self.progress.setFixedWidth(90)
         self.progress.setVisible(False)
         layout.addWidget(self.progress)
-        self.details = QLabel("")
-        self.details.setObjectName("ModelDetails")
-        # Long details must not set the window's minimum width; the tooltip has them all.
-        self.details.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        layout.addWidget(self.details, 1)
+        layout.addStretch(1)
         self.more = QToolButton()
         self.more.setText("Models ▾")
         self.more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -88,6 +108,10 @@ class ModelPicker(QWidget):
         menu.addAction("Delete selected model…", lambda: self.current() and self.delete_requested.emit(self.current()))
         self.more.setMenu(menu)
         layout.addWidget(self.more)
+        # A line of its own: beside the buttons it only had room for half its figures.
+        self.details = ElidedLabel("")
+        self.details.setObjectName("ModelDetails")
+        column.addWidget(self.details)
         self.infos: dict[str, ModelInfo] = {}
         self.loaded_path = ""
         self.context_length = 4096
@@ -143,4 +167,4 @@ class ModelPicker(QWidget):
             self.details.setText("reading model…")
         else:
             self.details.setText(describe(info, self.context_length))
-            self.details.setToolTip(f"{info.architecture} · {info.layout} layout · {info.path}")
+            self.details.setToolTip(f"{self.details.text()}\n{info.architecture} · {info.layout} layout · {info.path}")
