@@ -41,6 +41,9 @@ class ConversationList(QWidget):
         self.search.textChanged.connect(lambda _text: self.reload())
         layout.addWidget(self.search)
         self.list = QListWidget()
+        # Long titles end in "…" (the tooltip has them whole) rather than scrolling sideways.
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.customContextMenuRequested.connect(self._on_list_context_menu)
         self.list.currentItemChanged.connect(self._on_list_current_changed)
