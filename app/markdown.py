@@ -96,11 +96,14 @@ def to_html(text: str, dark: bool = False) -> str:
         label = html.escape(seg.language or "code")
         body = _highlight(seg.text, seg.language, dark)
         parts.append(
+            # One framed cell holding a border-less header row: Qt would draw a grid between two framed cells.
             f'<table width="100%" cellspacing="0" cellpadding="6" style="background:{background}; '
-            f'border:1px solid {border}; margin-top:4px; margin-bottom:4px;">'
-            f'<tr><td><span style="color:#888;">{label}</span></td>'
-            f'<td align="right"><a href="copy:{block}" style="color:{link}; text-decoration:none;">Copy</a></td></tr>'
-            f'<tr><td colspan="2"><pre style="font-family:monospace; margin:0;">{body}</pre></td></tr></table>'
+            f'border:1px solid {border}; border-collapse:collapse; margin-top:4px; margin-bottom:4px;"><tr><td bgcolor="{background}">'
+            f'<table width="100%" cellspacing="0" cellpadding="0" border="0" style="border:none;"><tr>'
+            f'<td><span style="color:#888;">{label}</span></td>'
+            f'<td align="right"><a href="copy:{block}" style="color:{link}; text-decoration:none;">Copy</a></td>'
+            f'</tr></table>'
+            f'<pre style="font-family:monospace; margin-top:6px; margin-bottom:0;">{body}</pre></td></tr></table>'
         )
         block += 1
     return "".join(parts)
