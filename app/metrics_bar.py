@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import deque
 
 from PySide6.QtCore import QPointF, QSize, Qt, QTimer
-from PySide6.QtGui import QPainter, QPainterPath, QPen
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QWidget
 
 from engine.events import GenerationEvent, LoadReport, PrefillProgress
@@ -34,7 +34,7 @@ class Sparkline(QWidget):
             return
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        top = max(self.values) or 1.0
+        top = 1.15 * max(self.values) or 1.0  # headroom: a steady rate is not drawn along the edge
         w, h = self.width() - 2, self.height() - 4
         step = w / (self.values.maxlen - 1)
         start = w - step * (len(self.values) - 1)
@@ -42,7 +42,16 @@ class Sparkline(QWidget):
         for i, value in enumerate(self.values):
             point = QPointF(1 + start + i * step, 2 + h - h * value / top)
             path.moveTo(point) if i == 0 else path.lineTo(point)
-        painter.setPen(QPen(self.palette().highlight().color(), 1.6))
+        color = self.palette().highlight().color()
+        # A faint area under the line, so a short flat history still reads as a chart.
+        area = QPainterPath(path)
+        area.lineTo(QPointF(1 + w, 2 + h))
+        area.lineTo(QPointF(1 + start, 2 + h))
+        area.closeSubpath()
+        fill = QColor(color)
+        fill.setAlpha(50)
+        painter.fillPath(area, fill)
+        painter.setPen(QPen(color, 1.6))
         painter.drawPath(path)
 
 
@@ -87,7 +96,9 @@ class MetricsBar(QWidget):
             self.device.setText("no model")
             self.device.setToolTip("")
             return
-        text = f"{report.provider.upper()} · {report.device}"
+        text = report.provider.upper()
+        if report.device and report.device.lower() != report.provider.lower():
+            text += f" · {report.device}"  # "CUDA · RTX 4070", not "CPU · CPU"
         if report.fallback_reasons:
             # The full reasons can be long; the tooltip has them.
             first = report.fallback_reasons[0]
