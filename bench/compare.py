@@ -172,7 +172,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--chat-turns", type=int, default=10)
-    parser.add_argument("--chat-tokens", type=int, default=128)
+    parser.add_argument("--chat-tokens", type=int, default=192, help="reply length per chat turn (10 turns reach ~2,000 tokens)")
     parser.add_argument("--context", type=int, default=4096)
     parser.add_argument("--rss-context", type=int, default=2048)
     parser.add_argument("--rss", help=argparse.SUPPRESS)

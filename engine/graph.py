@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from engine.errors import ModelLoadError, UnsupportedModelError
 
@@ -35,7 +35,6 @@ class GraphSpec:
     logits_last_only: bool
     precision: str
     weight_count: int
-    reshapes_weights: bool
 
 
 def load_graph(path: Path) -> onnx.ModelProto:
@@ -97,18 +96,7 @@ def inspect_graph(model: onnx.ModelProto, head_size_hint: int = 0) -> GraphSpec:
         logits_last_only=_logits_seq_dim(graph) == 1,
         precision=_precision(graph),
         weight_count=_weight_count(graph),
-        reshapes_weights=_reshapes_weights(graph),
     )
-
-
-def _reshapes_weights(graph: onnx.GraphProto) -> bool:
-    """True when a Reshape reads a weight directly, as when the embedding is tied to lm_head.
-
-    ONNX Runtime's constant folding would then store a reshaped second copy of
-    that weight (28 MB for SmolLM2's 8-bit head) instead of reading the original.
-    """
-    weights = {init.name for init in graph.initializer}
-    return any(n.op_type == "Reshape" and n.input[0] in weights for n in graph.node)
 
 
 def _logits_seq_dim(graph: onnx.GraphProto) -> int | None:
@@ -181,3 +169,55 @@ def slice_logits_to_last(model: onnx.ModelProto) -> bool:
     out.type.tensor_type.shape.dim[1].ClearField("dim_param")
     out.type.tensor_type.shape.dim[1].dim_value = 1
     return True
+
+
+def alias_reshaped_weights(model: onnx.ModelProto) -> int:
+    """Turn ``Reshape(weight, constant shape)`` into a second view of the same bytes on disk.
+
+    The GenAI builder ties the embedding to lm_head through such a Reshape. Left
+    alone, ONNX Runtime either folds it into a reshaped copy of the weight (28 MB
+    more for SmolLM2's 8-bit head) or runs it on every token. An external
+    initializer can instead name the same file range with the new dimensions.
+
+    Returns:
+        How many Reshape nodes were replaced.
+    """
+    graph = model.graph
+    weights = {init.name: init for init in graph.initializer}
+    constants = {n.output[0]: n for n in graph.node if n.op_type == "Constant"}
+    replaced = 0
+    for node in list(graph.node):
+        weight = weights.get(node.input[0]) if node.op_type == "Reshape" else None
+        if weight is None or weight.data_location != TensorProto.EXTERNAL:
+            continue
+        shape = _constant_ints(node.input[1], weights, constants)
+        if shape is None or any(d <= 0 for d in shape) or _product(shape) != _product(weight.dims):
+            continue
+        alias = TensorProto()
+        alias.CopyFrom(weight)
+        alias.name = node.output[0]
+        del alias.dims[:]
+        alias.dims.extend(shape)
+        graph.initializer.append(alias)
+        graph.node.remove(node)
+        replaced += 1
+    return replaced
+
+
+def _constant_ints(name: str, weights: dict, constants: dict) -> list[int] | None:
+    if name in weights:
+        tensor = weights[name]
+    elif name in constants:
+        tensor = next((a.t for a in constants[name].attribute if a.name == "value"), None)
+    else:
+        return None
+    if tensor is None or tensor.data_location == TensorProto.EXTERNAL:
+        return None
+    return [int(v) for v in numpy_helper.to_array(tensor).reshape(-1)]
+
+
+def _product(dims) -> int:
+    total = 1
+    for d in dims:
+        total *= int(d)
+    return total

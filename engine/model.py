@@ -11,7 +11,7 @@ import onnxruntime as ort
 
 from engine.errors import ModelLoadError
 from engine.events import LoadOptions, LoadReport, ModelInfo
-from engine.graph import GraphSpec, inspect_graph, load_graph, slice_logits_to_last
+from engine.graph import GraphSpec, alias_reshaped_weights, inspect_graph, load_graph, slice_logits_to_last
 from engine.memory import release_mapped_files
 from engine.providers import create_session
 from engine.runner import DecoderRunner
@@ -166,11 +166,10 @@ class LoadedModel:
         sliced = slice_logits_to_last(proto)
         if sliced:
             self.spec = inspect_graph(proto, head_size_hint(self.files))
+        aliased = alias_reshaped_weights(proto)
         context = max(16, min(options.context_length, self.info.max_context))
-        graph_bytes = proto.SerializeToString() if sliced else None
+        graph_bytes = proto.SerializeToString() if sliced or aliased else None
         del proto
-
-        disabled = ["ConstantFolding"] if self.spec.reshapes_weights else []
 
         def build(providers: list[str]) -> ort.InferenceSession:
             session_options = _session_options(options.threads)
@@ -181,7 +180,7 @@ class LoadedModel:
                     "session.model_external_initializers_file_folder_path", str(self.files.graph.parent)
                 )
                 source = graph_bytes
-            return ort.InferenceSession(source, session_options, providers=providers, disabled_optimizers=disabled)
+            return ort.InferenceSession(source, session_options, providers=providers)
 
         try:
             session, attempt, reasons = create_session(build, options.provider)
