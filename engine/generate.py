@@ -103,14 +103,19 @@ def generate_tokens(
         stats.finish_reason = "cancelled"
         return
     eos = model.eos_ids
-    suppressed = np.fromiter(eos, dtype=np.int64) if params.ignore_eos else None
+    banned = eos if params.ignore_eos else frozenset()
+    suppressed = np.fromiter(banned, dtype=np.int64)
+    # Plain greedy can take the graph's own argmax and skip scanning the logits.
+    plain_greedy = params.temperature == 0.0 and params.repetition_penalty == 1.0
     while True:
         if cancel.is_set():
             stats.finish_reason = "cancelled"
             return
-        if suppressed is not None:
-            logits[suppressed] = -np.inf  # benchmarks: never end early, never emit EOS
-        token = sampler(logits, runner.ids)
+        if plain_greedy and runner.last_argmax is not None and runner.last_argmax not in banned:
+            token = runner.last_argmax
+        else:
+            logits[suppressed] = -np.inf  # ignore_eos: never end early, never emit EOS
+            token = sampler(logits, runner.ids)
         now = time.perf_counter()
         if token in eos:
             stats.finish_reason = "stop"

@@ -18,6 +18,7 @@ from engine.errors import ModelLoadError, UnsupportedModelError
 _PAST_RE = re.compile(r"^past_key_values\.(\d+)\.(key|value)$")
 _PRESENT_RE = re.compile(r"^present\.(\d+)\.(key|value)$")
 _KNOWN_INPUTS = {"input_ids", "attention_mask", "position_ids"}
+ARGMAX_OUTPUT = "hearth_argmax"
 _FLOAT_TYPES = {TensorProto.FLOAT: "float32", TensorProto.FLOAT16: "float16"}
 
 
@@ -221,3 +222,17 @@ def _product(dims) -> int:
     for d in dims:
         total *= int(d)
     return total
+
+
+def add_argmax_output(model: onnx.ModelProto) -> bool:
+    """Also output the last position's argmax, computed while the logits are still in cache.
+
+    Greedy decoding then reads one integer instead of scanning the vocabulary in
+    Python. Only for graphs whose logits hold the last position alone.
+    """
+    graph = model.graph
+    if _logits_seq_dim(graph) != 1 or any(o.name == ARGMAX_OUTPUT for o in graph.output):
+        return False
+    graph.node.append(helper.make_node("ArgMax", ["logits"], [ARGMAX_OUTPUT], name="/hearth/ArgMax", axis=-1, keepdims=0))
+    graph.output.append(helper.make_tensor_value_info(ARGMAX_OUTPUT, TensorProto.INT64, ["batch_size", 1]))
+    return True

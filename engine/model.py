@@ -11,7 +11,14 @@ import onnxruntime as ort
 
 from engine.errors import ModelLoadError
 from engine.events import LoadOptions, LoadReport, ModelInfo
-from engine.graph import GraphSpec, alias_reshaped_weights, inspect_graph, load_graph, slice_logits_to_last
+from engine.graph import (
+    GraphSpec,
+    add_argmax_output,
+    alias_reshaped_weights,
+    inspect_graph,
+    load_graph,
+    slice_logits_to_last,
+)
 from engine.memory import release_mapped_files
 from engine.providers import create_session
 from engine.runner import DecoderRunner
@@ -167,8 +174,9 @@ class LoadedModel:
         if sliced:
             self.spec = inspect_graph(proto, head_size_hint(self.files))
         aliased = alias_reshaped_weights(proto)
+        argmax = add_argmax_output(proto)
         context = max(16, min(options.context_length, self.info.max_context))
-        graph_bytes = proto.SerializeToString() if sliced or aliased else None
+        graph_bytes = proto.SerializeToString() if sliced or aliased or argmax else None
         del proto
 
         def build(providers: list[str]) -> ort.InferenceSession:

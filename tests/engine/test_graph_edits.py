@@ -56,3 +56,11 @@ def _resident_bytes(path) -> int:
 
 def test_head_size_hint_reads_the_genai_config(default_model_dir):
     assert head_size_hint(locate(default_model_dir)) == 64
+
+
+def test_graph_argmax_matches_numpy_argmax(model):
+    ids = model.codec.encode_chat([{"role": "user", "content": "Name a colour."}])
+    logits = model.runner.forward(ids)
+    assert model.runner.last_argmax == int(logits.argmax())
+    logits = model.runner.forward([model.runner.last_argmax])
+    assert model.runner.last_argmax == int(logits.argmax())
