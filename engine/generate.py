@@ -75,13 +75,17 @@ def _prefill(
     cached = max(0, min(runner.common_prefix(prompt), len(prompt) - REFEED_TOKENS))
     runner.trim(cached)
     stats.cached_tokens = cached
+    starts = list(range(cached, len(prompt), chunk))
+    if len(starts) > 1 and len(prompt) - starts[-1] < REFEED_TOKENS:
+        starts.pop()  # no one-row last chunk, for the same reason
+    ends = starts[1:] + [len(prompt)]
     logits = None
-    for start in range(cached, len(prompt), chunk):
+    for start, end in zip(starts, ends):
         if cancel.is_set():
             return None
-        logits = runner.forward(prompt[start : start + chunk])
+        logits = runner.forward(prompt[start:end])
         if on_prefill is not None:
-            on_prefill(PrefillProgress(done=min(start + chunk, len(prompt)), total=len(prompt)))
+            on_prefill(PrefillProgress(done=end, total=len(prompt)))
     return logits
 
 
