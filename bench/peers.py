@@ -11,8 +11,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.events import LoadOptions, SamplingParams
-from engine.generate import stream_generate
+from engine.benchmark import time_one
+from engine.events import LoadOptions
 from engine.model import load_model
 
 
@@ -27,19 +27,8 @@ class HearthEngine:
         self.model = load_model(folder, LoadOptions(provider="cpu", threads=threads, context_length=context))
 
     def run(self, ids: Sequence[int], new_tokens: int, cold: bool = True) -> tuple[list[int], float, float]:
-        if cold:
-            self.model.runner.reset()
-        params = SamplingParams(max_new_tokens=new_tokens, ignore_eos=True)
-        out: list[int] = []
-        start = time.perf_counter()
-        first = start
-        for event in stream_generate(self.model, ids, params):
-            if event.token_id is not None:
-                out.append(event.token_id)
-                if len(out) == 1:
-                    first = time.perf_counter()
-        end = time.perf_counter()
-        return (out, *_speeds(start, first, end, len(out)))
+        timed = time_one(self.model, ids, new_tokens, cold)
+        return timed["ids"], timed["ttft_ms"] / 1000, timed["decode_tps"]
 
 
 class GenaiEngine:

@@ -48,7 +48,7 @@ def prompt_ids(model: LoadedModel, question: str) -> list[int]:
     return model.codec.encode_chat([{"role": "user", "content": question}])
 
 
-def time_one(model: LoadedModel, ids: Sequence[int], new_tokens: int, cold: bool = True) -> dict[str, float]:
+def time_one(model: LoadedModel, ids: Sequence[int], new_tokens: int, cold: bool = True) -> dict:
     """One greedy run of exactly ``new_tokens``; TTFT and decode speed as BENCHMARKS.md defines them."""
     if cold:
         model.runner.reset()

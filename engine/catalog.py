@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine import paths
+from engine.default_model import DEFAULT_NAME
 from engine.errors import ModelLoadError
 
-DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
+DEFAULT_MODEL_NAME = DEFAULT_NAME
 
 
 def installed_models() -> list[Path]:

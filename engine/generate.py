@@ -17,7 +17,7 @@ import numpy as np
 from engine.errors import ContextOverflowError, EngineError
 from engine.events import GenerationEvent, PrefillProgress, SamplingParams
 from engine.model import LoadedModel
-from engine.sampling import make_sampler
+from engine.sampling import make_sampler, validate
 from engine.stop import StopStringFilter
 from engine.tokenizer import StreamingDetokenizer
 
@@ -155,7 +155,7 @@ def stream_generate(
     """
     params = params or SamplingParams()
     cancel = cancel or threading.Event()
-    make_sampler(params)  # validate before any work
+    validate(params)  # before any work
     context = model.runner.context_length
     if not prompt:
         raise ValueError("the prompt is empty")

@@ -6,6 +6,7 @@ attention op and weights, and returns a ``GraphSpec`` the runner follows.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,7 +193,7 @@ def alias_reshaped_weights(model: onnx.ModelProto) -> int:
         if weight is None or weight.data_location != TensorProto.EXTERNAL:
             continue
         shape = _constant_ints(node.input[1], weights, constants)
-        if shape is None or any(d <= 0 for d in shape) or _product(shape) != _product(weight.dims):
+        if shape is None or any(d <= 0 for d in shape) or math.prod(shape) != math.prod(weight.dims):
             continue
         alias = TensorProto()
         alias.CopyFrom(weight)
@@ -215,13 +216,6 @@ def _constant_ints(name: str, weights: dict, constants: dict) -> list[int] | Non
     if tensor is None or tensor.data_location == TensorProto.EXTERNAL:
         return None
     return [int(v) for v in numpy_helper.to_array(tensor).reshape(-1)]
-
-
-def _product(dims) -> int:
-    total = 1
-    for d in dims:
-        total *= int(d)
-    return total
 
 
 def add_argmax_output(model: onnx.ModelProto) -> bool:

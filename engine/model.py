@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import onnxruntime as ort
 
+from engine.config_files import read_json
 from engine.errors import ModelLoadError
 from engine.events import LoadOptions, LoadReport, ModelInfo
 from engine.graph import (
@@ -48,23 +48,14 @@ class ModelFiles:
     generation: dict
 
 
-def _json(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise ModelLoadError(f"{path} is not valid JSON: {exc}") from None
-
-
 def locate(folder: Path) -> ModelFiles:
     """Find the graph in a folder; raise ``ModelLoadError`` if there is none."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelLoadError(f"{folder} is not a folder. Choose the folder that holds the model's .onnx file.")
-    config = _json(folder / "config.json")
-    generation = _json(folder / "generation_config.json")
-    genai = _json(folder / "genai_config.json")
+    config = read_json(folder / "config.json")
+    generation = read_json(folder / "generation_config.json")
+    genai = read_json(folder / "genai_config.json")
     if genai:
         name = genai.get("model", {}).get("decoder", {}).get("filename", "model.onnx")
         return ModelFiles(folder, folder / name, "genai", genai, config, generation)

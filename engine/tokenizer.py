@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from jinja2.exceptions import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from tokenizers import Tokenizer
 
+from engine.config_files import read_json
 from engine.errors import ModelLoadError
 
 # Used only when a model ships no template of its own.
@@ -17,15 +17,6 @@ _CHATML = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-
-
-def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"{path.name} in {path.parent} is not valid JSON: {exc}") from None
 
 
 def _token_text(value: object) -> str | None:
@@ -48,7 +39,7 @@ class TextCodec:
             self.tokenizer = Tokenizer.from_file(str(path))
         except Exception as exc:  # the Rust side raises a bare Exception
             raise ModelLoadError(f"{path} could not be read: {exc}") from None
-        config = _read_json(folder / "tokenizer_config.json")
+        config = read_json(folder / "tokenizer_config.json")
         template = config.get("chat_template")
         template_file = folder / "chat_template.jinja"
         if not template and template_file.is_file():
