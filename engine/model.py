@@ -19,7 +19,7 @@ from engine.graph import (
     load_graph,
     slice_logits_to_last,
 )
-from engine.memory import release_mapped_files
+from engine.memory import collapse_to_huge_pages, release_mapped_files
 from engine.providers import create_session
 from engine.runner import DecoderRunner
 from engine.tokenizer import TextCodec
@@ -189,6 +189,7 @@ class LoadedModel:
                 f"{str(exc).splitlines()[0][:300]}. The file may be truncated or corrupt: convert or copy it again."
             ) from None
         release_mapped_files(self.files.graph.parent)
+        collapse_to_huge_pages()
         device = {"cuda": "cuda", "dml": "dml"}.get(attempt.choice, "cpu")
         self.runner = DecoderRunner(session, self.spec, context, device)
         self.eos_ids = eos_ids(self.files, self.codec)
