@@ -1,10 +1,11 @@
-"""Hearth's engine against onnxruntime-genai (and llama.cpp when installed), side by side.
+"""Hearth's engine against onnxruntime-genai (and llama.cpp and optimum when installed), side by side.
 
 Follows ../shared/BENCHMARKS.md: the same token ids for every engine, greedy with
 EOS suppressed, exactly 128 new tokens, 2 threads, engines interleaved in one
 process with the order rotated each round, medians and ratios printed.
 
     python bench/compare.py [--model DIR] [--rounds 5] [--json bench/results/latest.json]
+    python bench/compare.py --gguf MODEL.gguf --optimum OPTIMUM_EXPORT_DIR   # add the other peers
 
 Peak RSS is measured in a fresh process per engine (``--rss ENGINE``).
 """
@@ -25,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from peers import GenaiEngine, HearthEngine, LlamaCppEngine  # noqa: E402
+from peers import GenaiEngine, HearthEngine, LlamaCppEngine, OptimumEngine  # noqa: E402
 
 from engine.benchmark import LONG_QUESTION, SHORT_QUESTION  # noqa: E402
 from engine.catalog import resolve_model  # noqa: E402
@@ -52,6 +53,11 @@ def _engines(args: argparse.Namespace, folder: Path, context: int) -> list:
             engines.append(LlamaCppEngine(Path(args.gguf), args.threads, context))
         except ImportError:
             print("llama-cpp-python is not installed: llama.cpp left out", file=sys.stderr)
+    if args.optimum:
+        try:
+            engines.append(OptimumEngine(Path(args.optimum), args.threads, context))
+        except ImportError:
+            print("optimum[onnxruntime] is not installed: optimum left out", file=sys.stderr)
     return engines
 
 
@@ -97,7 +103,7 @@ def bench_chat(args, engines, codec) -> dict:
         ids = codec.encode_chat(messages)
         turn = {"prompt_tokens": len(ids)}
         reply = None
-        for engine in engines[:2]:  # llama.cpp is left out of the chat: it has no comparable reuse here
+        for engine in engines[:2]:  # llama.cpp and optimum are left out of the chat: no comparable reuse here
             out, ttft, _ = engine.run(ids, args.chat_tokens, cold=False)
             turn[f"{engine.name}_ttft_ms"] = ttft * 1000
             if engine.name == "hearth":
@@ -168,6 +174,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="model folder (default: the installed default model)")
     parser.add_argument("--gguf", help="the source GGUF, to include llama.cpp when llama-cpp-python is installed")
+    parser.add_argument("--optimum", help="an optimum export of the same model, to include optimum when it is installed")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--new-tokens", type=int, default=128)

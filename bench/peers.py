@@ -96,3 +96,52 @@ class LlamaCppEngine:
                 llm.eval([token])
         end = time.perf_counter()
         return (out, *_speeds(start, first, end, len(out)))
+
+
+class OptimumEngine:
+    """optimum's ``ORTModelForCausalLM.generate`` on an optimum export, when optimum is installed.
+
+    optimum runs its own graph (an optimum export, not the GenAI builder's), so its
+    ids are not expected to match Hearth's.
+    """
+
+    name = "optimum"
+
+    def __init__(self, folder: Path, threads: int, context: int) -> None:
+        import onnxruntime as ort
+        from optimum.onnxruntime import ORTModelForCausalLM
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.model = ORTModelForCausalLM.from_pretrained(
+            str(folder), provider="CPUExecutionProvider", session_options=options
+        )
+
+    def run(self, ids: Sequence[int], new_tokens: int, cold: bool = True) -> tuple[list[int], float, float]:
+        import torch
+
+        stamps: list[float] = []
+
+        class Clock:
+            """A transformers streamer: put() gets the prompt first, then each new token."""
+
+            def put(self, value) -> None:
+                stamps.append(time.perf_counter())
+
+            def end(self) -> None:
+                pass
+
+        prompt = torch.tensor([list(ids)], dtype=torch.long)
+        start = time.perf_counter()
+        out = self.model.generate(
+            prompt,
+            attention_mask=torch.ones_like(prompt),
+            do_sample=False,
+            max_new_tokens=new_tokens,
+            min_new_tokens=new_tokens,  # EOS suppressed, as for the other engines
+            streamer=Clock(),
+        )
+        new = out[0, len(ids) :].tolist()
+        first = stamps[1] if len(stamps) > 1 else start
+        return (new, *_speeds(start, first, stamps[-1], len(new)))
