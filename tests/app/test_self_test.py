@@ -25,6 +25,7 @@ def test_self_test_fails_clearly_without_the_default_model(tmp_path: Path) -> No
     assert proc.returncode == 1
     assert "default model is not installed" in proc.stdout
     assert "Qt platform offscreen" in proc.stdout
+    assert "PySide6 6." in proc.stdout
 
 
 @pytest.mark.slow
