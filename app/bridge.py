@@ -143,8 +143,19 @@ class EngineWorker(QObject):
             info, report = self.backend.load(request.folder, request.options)
         except BaseException as exc:  # noqa: BLE001 - every slot reports instead of raising
             self.failed.emit(Failure("load", _user_message(exc)))
+            self._drop_model_after_failed_load()
             return
         self.model_loaded.emit(ModelLoaded(info, report))
+
+    def _drop_model_after_failed_load(self) -> None:
+        # EngineBackend frees the old model before building the new one (two models
+        # may not fit in memory), so a failed load leaves none. Unload to make that
+        # certain for any backend, and say so, so the window never shows a stale model.
+        try:
+            self.backend.unload()
+        except BaseException:  # noqa: BLE001 - the failure is already reported
+            log.exception("unload after a failed load")
+        self.model_unloaded.emit()
 
     @Slot()
     def unload(self) -> None:

@@ -74,3 +74,23 @@ def test_count_tokens_is_safe_while_the_engine_thread_loads_and_unloads(monkeypa
     assert errors == []
     # With a model: the tokenizer's count (8); without: the stated rough estimate.
     assert set(counts) <= {8, EngineBackend.estimate_tokens("one two three four five six seven eight")}
+
+
+def test_a_failed_load_leaves_no_model(monkeypatch):
+    """What the window relies on: the old model is freed first, so after a failure none is loaded."""
+    import engine.model
+    from engine.errors import ModelLoadError
+
+    backend = EngineBackend()
+    monkeypatch.setattr(engine.model, "load_model", lambda folder, options=None: _Model())
+    backend.load("/good", LoadOptions())
+    assert backend.model is not None
+
+    def fail(folder, options=None):
+        raise ModelLoadError("model.onnx is truncated")
+
+    monkeypatch.setattr(engine.model, "load_model", fail)
+    with pytest.raises(ModelLoadError):
+        backend.load("/bad", LoadOptions())
+    assert backend.model is None
+    assert backend.render_prompt([{"role": "user", "content": "hi"}]) == ""
