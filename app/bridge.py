@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import traceback
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,14 @@ class GenerationRequest:
 class ExtractRequest:
     request_id: int
     path: str
+    cancel: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class InstallRequest:
+    """Install the default model. Each job has its own ``cancel``, so a cancel pressed
+    while it waits in the queue still reaches it."""
+
     cancel: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
 
 
@@ -236,11 +245,6 @@ class JobWorker(QObject):
     def __init__(self, count_tokens: Callable[[str], int]) -> None:
         super().__init__()
         self._count_tokens = count_tokens
-        self._cancel = threading.Event()
-
-    def cancel(self) -> None:
-        """Direct call from any thread: abandon the running job."""
-        self._cancel.set()
 
     @Slot(object)
     def extract(self, request: ExtractRequest) -> None:
@@ -271,21 +275,24 @@ class JobWorker(QObject):
             return
         self.folder_inspected.emit(info)
 
-    @Slot()
-    def install_default(self) -> None:
-        self._cancel.clear()
+    @Slot(object)
+    def install_default(self, request: InstallRequest | None = None) -> None:
+        request = request or InstallRequest()
         cmd = [sys.executable, "-m", "engine.cli", "models", "install-default"]
-        self._run_cli("install", cmd, self.install_finished, _default_model_dir)
+        self._run_cli("install", cmd, self.install_finished, _default_model_dir, request.cancel)
 
     @Slot(object)
     def convert(self, request: ConvertRequest) -> None:
-        self._cancel.clear()
         cmd = [sys.executable, "-m", "engine.cli", "convert", request.src, "--out", request.out_dir,
                "--precision", request.precision, "--provider", request.provider]
-        self._run_cli("convert", cmd, self.convert_finished, lambda: request.out_dir)
+        self._run_cli("convert", cmd, self.convert_finished, lambda: request.out_dir, request.cancel)
 
-    def _run_cli(self, kind: str, cmd: list[str], done: Any, result: Callable[[], str]) -> None:
+    def _run_cli(self, kind: str, cmd: list[str], done: Any, result: Callable[[], str],
+                 cancel: threading.Event) -> None:
         """Run a long engine job as a child process so Cancel can stop it cleanly."""
+        if cancel.is_set():  # cancelled while it waited in the queue
+            self.failed.emit(Failure(kind, "Cancelled."))
+            return
         try:
             from engine.convert import require_convert_extra
 
@@ -294,7 +301,7 @@ class JobWorker(QObject):
         except BaseException as exc:  # noqa: BLE001
             self.failed.emit(Failure(kind, _user_message(exc)))
             return
-        watcher = threading.Thread(target=self._terminate_on_cancel, args=(proc,), daemon=True)
+        watcher = threading.Thread(target=self._terminate_on_cancel, args=(proc, cancel), daemon=True)
         watcher.start()
         tail: list[str] = []
         assert proc.stdout is not None
@@ -303,18 +310,18 @@ class JobWorker(QObject):
             if line:
                 tail = (tail + [line])[-5:]
                 self.progressed.emit(JobProgress(kind, line, _fraction(line)))
-        code = proc.wait()
-        if self._cancel.is_set():
+        code = proc.wait()  # the watcher ends once the process has exited
+        if cancel.is_set():
             self.failed.emit(Failure(kind, "Cancelled."))
         elif code != 0:
             self.failed.emit(Failure(kind, "\n".join(tail) or f"{kind} failed (exit code {code})."))
         else:
             done.emit(result())
-        self._cancel.set()  # stops the watcher
 
-    def _terminate_on_cancel(self, proc: subprocess.Popen) -> None:
+    @staticmethod
+    def _terminate_on_cancel(proc: subprocess.Popen, cancel: threading.Event) -> None:
         while proc.poll() is None:
-            if self._cancel.wait(0.2):
+            if cancel.wait(0.2):
                 if proc.poll() is None:
                     proc.terminate()
                 return
@@ -340,7 +347,9 @@ class Bridge(QObject):
     """The GUI's handle on the workers: request signals in, worker signals out.
 
     Emitting a ``*_requested`` signal queues the call onto the worker's thread, so the
-    GUI returns at once. ``cancel`` and ``shutdown`` are direct calls.
+    GUI returns at once. ``cancel``, ``cancel_job`` and ``shutdown`` are direct calls.
+    The bridge also hears its own job signals (directly, on the GUI thread) to keep
+    each queued job's cancel event, so Cancel and quitting reach jobs still queued.
     """
 
     load_requested = Signal(object)
@@ -350,6 +359,7 @@ class Bridge(QObject):
     inspect_requested = Signal(str)
     install_default_requested = Signal()
     convert_requested = Signal(object)
+    _install_queued = Signal(object)  # InstallRequest
 
     def __init__(self, backend: Backend | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -366,8 +376,14 @@ class Bridge(QObject):
         self.generate_requested.connect(self.engine.generate)
         self.extract_requested.connect(self.jobs.extract)
         self.inspect_requested.connect(self.jobs.inspect_folder)
-        self.install_default_requested.connect(self.jobs.install_default)
+        self.install_default_requested.connect(self._on_install_default_requested)
+        self._install_queued.connect(self.jobs.install_default)
         self.convert_requested.connect(self.jobs.convert)
+        # Cancel events of jobs not yet finished; a job's request (and event) is freed when it ends.
+        self._cli_cancels: weakref.WeakSet[threading.Event] = weakref.WeakSet()  # install, convert
+        self._extract_cancels: weakref.WeakSet[threading.Event] = weakref.WeakSet()
+        self.convert_requested.connect(self._on_convert_requested)
+        self.extract_requested.connect(self._on_extract_requested)
         self._engine_thread.start()
         self._jobs_thread.start()
         self._current: GenerationRequest | None = None
@@ -382,13 +398,26 @@ class Bridge(QObject):
             self._current.cancel.set()
         self.engine.cancel()
 
+    def _on_convert_requested(self, request: ConvertRequest) -> None:
+        self._cli_cancels.add(request.cancel)
+
+    def _on_extract_requested(self, request: ExtractRequest) -> None:
+        self._extract_cancels.add(request.cancel)
+
+    def _on_install_default_requested(self) -> None:
+        request = InstallRequest()
+        self._cli_cancels.add(request.cancel)
+        self._install_queued.emit(request)
+
     def cancel_job(self) -> None:
-        self.jobs.cancel()
+        """Cancel the installs and conversions that run or wait (the progress dialog's Cancel)."""
+        for event in list(self._cli_cancels):
+            event.set()
 
     def shutdown(self, timeout_ms: int = 10_000) -> None:
         """Cancel whatever runs, stop both threads and wait for them."""
         self.engine.cancel()
-        self.jobs.cancel()
+        self.cancel_job()
         for thread in (self._engine_thread, self._jobs_thread):
             thread.quit()
             if not thread.wait(timeout_ms):
