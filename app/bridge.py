@@ -16,97 +16,34 @@ import logging
 import subprocess
 import sys
 import threading
+import time
 import traceback
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.backend import Backend, EngineBackend, Message
-from app.prompt import ComposedPrompt, Turn, compose
-from engine.documents import Document
-from engine.events import GenerationEvent, LoadOptions, LoadReport, ModelInfo, OverflowPolicy, SamplingParams
+from app.prompt import compose
+from app.worker_messages import (  # the window imports these from here too
+    ConvertRequest,
+    DocumentExtracted,
+    ExtractRequest,
+    Failure,
+    GenerationRequest,
+    InstallRequest,
+    JobProgress,
+    LoadRequest,
+    ModelLoaded,
+)
+from engine.events import GenerationEvent
 
 log = logging.getLogger(__name__)
 
-
-# -- requests -----------------------------------------------------------------------
-@dataclass(frozen=True)
-class LoadRequest:
-    folder: str
-    options: LoadOptions
-
-
-@dataclass(frozen=True)
-class GenerationRequest:
-    """One reply to produce. ``cancel`` is set by the GUI (through ``Bridge.cancel``)."""
-
-    request_id: int
-    turns: tuple[Turn, ...]
-    params: SamplingParams
-    policy: OverflowPolicy = "drop_oldest"
-    system_prompt: str = ""
-    context_length: int = 4096
-    cancel: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class ExtractRequest:
-    request_id: int
-    path: str
-    cancel: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class InstallRequest:
-    """Install the default model. Each job has its own ``cancel``, so a cancel pressed
-    while it waits in the queue still reaches it."""
-
-    cancel: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class ConvertRequest:
-    src: str
-    out_dir: str
-    precision: str = "int4"
-    provider: str = "cpu"
-    cancel: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
-
-
-# -- events -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ModelLoaded:
-    info: ModelInfo
-    report: LoadReport
-
-
-@dataclass(frozen=True)
-class Failure:
-    """Something the user should read. ``kind`` says which request failed."""
-
-    kind: str  # "load", "generate", "extract", "inspect", "install", "convert"
-    message: str
-    request_id: int = 0
-    subject: str = ""  # the file or folder it was about, if any
-
-
-@dataclass(frozen=True)
-class DocumentExtracted:
-    request_id: int
-    document: Document
-    tokens: int
-
-
-@dataclass(frozen=True)
-class JobProgress:
-    kind: str
-    text: str
-    fraction: float | None = None  # None: indeterminate
-    request_id: int = 0
+__all__ = ["Bridge", "ConvertRequest", "DocumentExtracted", "EngineWorker", "ExtractRequest", "Failure",
+           "GenerationRequest", "InstallRequest", "JobProgress", "JobWorker", "LoadRequest", "ModelLoaded"]
 
 
 def _user_message(exc: BaseException) -> str:
@@ -343,6 +280,12 @@ def _default_model_dir() -> str:
     return str(default_model_dir())
 
 
+# Quitting waits this long for the workers: cancelled work stops well within it.
+SHUTDOWN_WAIT_MS = 1_000
+# Workers that did not stop at shutdown; held so no running QThread is ever destroyed.
+_ABANDONED: list[tuple] = []
+
+
 class Bridge(QObject):
     """The GUI's handle on the workers: request signals in, worker signals out.
 
@@ -387,6 +330,7 @@ class Bridge(QObject):
         self._engine_thread.start()
         self._jobs_thread.start()
         self._current: GenerationRequest | None = None
+        self.stopped = False  # both threads have ended (set by shutdown)
 
     def generate(self, request: GenerationRequest) -> None:
         self._current = request
@@ -414,11 +358,27 @@ class Bridge(QObject):
         for event in list(self._cli_cancels):
             event.set()
 
-    def shutdown(self, timeout_ms: int = 10_000) -> None:
-        """Cancel whatever runs, stop both threads and wait for them."""
-        self.engine.cancel()
+    def shutdown(self, timeout_ms: int = SHUTDOWN_WAIT_MS) -> bool:
+        """Cancel what runs or waits, stop both threads; False if one is still busy after the wait.
+
+        Generation, extraction, install and convert stop within moments of their cancel.
+        A model load cannot be interrupted inside onnxruntime, so waiting for it would
+        only freeze the window: a busy thread is left running (kept referenced, since
+        destroying a running QThread aborts) and the caller ends the process
+        (app/shutdown.py).
+        """
+        self.cancel()
         self.cancel_job()
-        for thread in (self._engine_thread, self._jobs_thread):
+        for event in list(self._extract_cancels):
+            event.set()
+        threads = (self._engine_thread, self._jobs_thread)
+        for thread in threads:
             thread.quit()
-            if not thread.wait(timeout_ms):
-                log.warning("worker thread %s did not stop in time", thread.objectName())
+        deadline = time.monotonic() + timeout_ms / 1000
+        busy = [t for t in threads if not t.wait(max(0, int((deadline - time.monotonic()) * 1000)))]
+        for thread in busy:
+            log.warning("worker thread %s did not stop in time", thread.objectName())
+        if busy:
+            _ABANDONED.append((threads, self.engine, self.jobs))
+        self.stopped = not busy
+        return self.stopped
