@@ -66,19 +66,33 @@ class EngineBackend:
         from engine.chat import stream_chat
         from engine.errors import ModelLoadError
 
-        if self.model is None:
+        model = self.model
+        if model is None:
             raise ModelLoadError("No model is loaded. Pick a model and press Load.")
-        return stream_chat(self.model, list(messages), params, policy, cancel, on_prefill)
+        return stream_chat(model, list(messages), params, policy, cancel, on_prefill)
 
     def count_tokens(self, text: str) -> int:
-        if self.model is None:
-            return max(1, len(text) // 4)  # a rough figure until a tokenizer is loaded
-        return len(self.model.codec.encode(text))
+        """Tokens in ``text``; safe from any thread (the jobs thread counts documents).
+
+        The engine thread sets ``self.model`` to None at the start of every load, so the
+        model is read once: a second read could find it gone. Without a model the
+        answer is ``estimate_tokens`` (about four characters a token).
+        """
+        model = self.model
+        if model is None:
+            return self.estimate_tokens(text)
+        return len(model.codec.encode(text))
+
+    @staticmethod
+    def estimate_tokens(text: str) -> int:
+        """A rough figure for when no tokenizer is loaded."""
+        return max(1, len(text) // 4)
 
     def render_prompt(self, messages: Sequence[Message]) -> str:
-        if self.model is None:
+        model = self.model  # read once, as in count_tokens
+        if model is None:
             return ""
-        return self.model.codec.render_chat(list(messages))
+        return model.codec.render_chat(list(messages))
 
 
 def read_info(folder: str | Path) -> ModelInfo:

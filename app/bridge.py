@@ -16,88 +16,34 @@ import logging
 import subprocess
 import sys
 import threading
+import time
 import traceback
+import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.backend import Backend, EngineBackend, Message
-from app.prompt import ComposedPrompt, Turn, compose
-from engine.documents import Document
-from engine.events import GenerationEvent, LoadOptions, LoadReport, ModelInfo, OverflowPolicy, SamplingParams
+from app.prompt import compose
+from app.worker_messages import (  # the window imports these from here too
+    ConvertRequest,
+    DocumentExtracted,
+    ExtractRequest,
+    Failure,
+    GenerationRequest,
+    InstallRequest,
+    JobProgress,
+    LoadRequest,
+    ModelLoaded,
+)
+from engine.events import GenerationEvent
 
 log = logging.getLogger(__name__)
 
-
-# -- requests -----------------------------------------------------------------------
-@dataclass(frozen=True)
-class LoadRequest:
-    folder: str
-    options: LoadOptions
-
-
-@dataclass(frozen=True)
-class GenerationRequest:
-    """One reply to produce. ``cancel`` is set by the GUI (through ``Bridge.cancel``)."""
-
-    request_id: int
-    turns: tuple[Turn, ...]
-    params: SamplingParams
-    policy: OverflowPolicy = "drop_oldest"
-    system_prompt: str = ""
-    context_length: int = 4096
-    cancel: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class ExtractRequest:
-    request_id: int
-    path: str
-    cancel: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class ConvertRequest:
-    src: str
-    out_dir: str
-    precision: str = "int4"
-    provider: str = "cpu"
-    cancel: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
-
-
-# -- events -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ModelLoaded:
-    info: ModelInfo
-    report: LoadReport
-
-
-@dataclass(frozen=True)
-class Failure:
-    """Something the user should read. ``kind`` says which request failed."""
-
-    kind: str  # "load", "generate", "extract", "inspect", "install", "convert"
-    message: str
-    request_id: int = 0
-    subject: str = ""  # the file or folder it was about, if any
-
-
-@dataclass(frozen=True)
-class DocumentExtracted:
-    request_id: int
-    document: Document
-    tokens: int
-
-
-@dataclass(frozen=True)
-class JobProgress:
-    kind: str
-    text: str
-    fraction: float | None = None  # None: indeterminate
-    request_id: int = 0
+__all__ = ["Bridge", "ConvertRequest", "DocumentExtracted", "EngineWorker", "ExtractRequest", "Failure",
+           "GenerationRequest", "InstallRequest", "JobProgress", "JobWorker", "LoadRequest", "ModelLoaded"]
 
 
 def _user_message(exc: BaseException) -> str:
@@ -143,8 +89,19 @@ class EngineWorker(QObject):
             info, report = self.backend.load(request.folder, request.options)
         except BaseException as exc:  # noqa: BLE001 - every slot reports instead of raising
             self.failed.emit(Failure("load", _user_message(exc)))
+            self._drop_model_after_failed_load()
             return
         self.model_loaded.emit(ModelLoaded(info, report))
+
+    def _drop_model_after_failed_load(self) -> None:
+        # EngineBackend frees the old model before building the new one (two models
+        # may not fit in memory), so a failed load leaves none. Unload to make that
+        # certain for any backend, and say so, so the window never shows a stale model.
+        try:
+            self.backend.unload()
+        except BaseException:  # noqa: BLE001 - the failure is already reported
+            log.exception("unload after a failed load")
+        self.model_unloaded.emit()
 
     @Slot()
     def unload(self) -> None:
@@ -225,11 +182,6 @@ class JobWorker(QObject):
     def __init__(self, count_tokens: Callable[[str], int]) -> None:
         super().__init__()
         self._count_tokens = count_tokens
-        self._cancel = threading.Event()
-
-    def cancel(self) -> None:
-        """Direct call from any thread: abandon the running job."""
-        self._cancel.set()
 
     @Slot(object)
     def extract(self, request: ExtractRequest) -> None:
@@ -260,21 +212,24 @@ class JobWorker(QObject):
             return
         self.folder_inspected.emit(info)
 
-    @Slot()
-    def install_default(self) -> None:
-        self._cancel.clear()
+    @Slot(object)
+    def install_default(self, request: InstallRequest | None = None) -> None:
+        request = request or InstallRequest()
         cmd = [sys.executable, "-m", "engine.cli", "models", "install-default"]
-        self._run_cli("install", cmd, self.install_finished, _default_model_dir)
+        self._run_cli("install", cmd, self.install_finished, _default_model_dir, request.cancel)
 
     @Slot(object)
     def convert(self, request: ConvertRequest) -> None:
-        self._cancel.clear()
         cmd = [sys.executable, "-m", "engine.cli", "convert", request.src, "--out", request.out_dir,
                "--precision", request.precision, "--provider", request.provider]
-        self._run_cli("convert", cmd, self.convert_finished, lambda: request.out_dir)
+        self._run_cli("convert", cmd, self.convert_finished, lambda: request.out_dir, request.cancel)
 
-    def _run_cli(self, kind: str, cmd: list[str], done: Any, result: Callable[[], str]) -> None:
+    def _run_cli(self, kind: str, cmd: list[str], done: Any, result: Callable[[], str],
+                 cancel: threading.Event) -> None:
         """Run a long engine job as a child process so Cancel can stop it cleanly."""
+        if cancel.is_set():  # cancelled while it waited in the queue
+            self.failed.emit(Failure(kind, "Cancelled."))
+            return
         try:
             from engine.convert import require_convert_extra
 
@@ -283,7 +238,7 @@ class JobWorker(QObject):
         except BaseException as exc:  # noqa: BLE001
             self.failed.emit(Failure(kind, _user_message(exc)))
             return
-        watcher = threading.Thread(target=self._terminate_on_cancel, args=(proc,), daemon=True)
+        watcher = threading.Thread(target=self._terminate_on_cancel, args=(proc, cancel), daemon=True)
         watcher.start()
         tail: list[str] = []
         assert proc.stdout is not None
@@ -292,18 +247,18 @@ class JobWorker(QObject):
             if line:
                 tail = (tail + [line])[-5:]
                 self.progressed.emit(JobProgress(kind, line, _fraction(line)))
-        code = proc.wait()
-        if self._cancel.is_set():
+        code = proc.wait()  # the watcher ends once the process has exited
+        if cancel.is_set():
             self.failed.emit(Failure(kind, "Cancelled."))
         elif code != 0:
             self.failed.emit(Failure(kind, "\n".join(tail) or f"{kind} failed (exit code {code})."))
         else:
             done.emit(result())
-        self._cancel.set()  # stops the watcher
 
-    def _terminate_on_cancel(self, proc: subprocess.Popen) -> None:
+    @staticmethod
+    def _terminate_on_cancel(proc: subprocess.Popen, cancel: threading.Event) -> None:
         while proc.poll() is None:
-            if self._cancel.wait(0.2):
+            if cancel.wait(0.2):
                 if proc.poll() is None:
                     proc.terminate()
                 return
@@ -325,11 +280,19 @@ def _default_model_dir() -> str:
     return str(default_model_dir())
 
 
+# Quitting waits this long for the workers: cancelled work stops well within it.
+SHUTDOWN_WAIT_MS = 1_000
+# Workers that did not stop at shutdown; held so no running QThread is ever destroyed.
+_ABANDONED: list[tuple] = []
+
+
 class Bridge(QObject):
     """The GUI's handle on the workers: request signals in, worker signals out.
 
     Emitting a ``*_requested`` signal queues the call onto the worker's thread, so the
-    GUI returns at once. ``cancel`` and ``shutdown`` are direct calls.
+    GUI returns at once. ``cancel``, ``cancel_job`` and ``shutdown`` are direct calls.
+    The bridge also hears its own job signals (directly, on the GUI thread) to keep
+    each queued job's cancel event, so Cancel and quitting reach jobs still queued.
     """
 
     load_requested = Signal(object)
@@ -339,6 +302,7 @@ class Bridge(QObject):
     inspect_requested = Signal(str)
     install_default_requested = Signal()
     convert_requested = Signal(object)
+    _install_queued = Signal(object)  # InstallRequest
 
     def __init__(self, backend: Backend | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -355,11 +319,18 @@ class Bridge(QObject):
         self.generate_requested.connect(self.engine.generate)
         self.extract_requested.connect(self.jobs.extract)
         self.inspect_requested.connect(self.jobs.inspect_folder)
-        self.install_default_requested.connect(self.jobs.install_default)
+        self.install_default_requested.connect(self._on_install_default_requested)
+        self._install_queued.connect(self.jobs.install_default)
         self.convert_requested.connect(self.jobs.convert)
+        # Cancel events of jobs not yet finished; a job's request (and event) is freed when it ends.
+        self._cli_cancels: weakref.WeakSet[threading.Event] = weakref.WeakSet()  # install, convert
+        self._extract_cancels: weakref.WeakSet[threading.Event] = weakref.WeakSet()
+        self.convert_requested.connect(self._on_convert_requested)
+        self.extract_requested.connect(self._on_extract_requested)
         self._engine_thread.start()
         self._jobs_thread.start()
         self._current: GenerationRequest | None = None
+        self.stopped = False  # both threads have ended (set by shutdown)
 
     def generate(self, request: GenerationRequest) -> None:
         self._current = request
@@ -371,14 +342,43 @@ class Bridge(QObject):
             self._current.cancel.set()
         self.engine.cancel()
 
-    def cancel_job(self) -> None:
-        self.jobs.cancel()
+    def _on_convert_requested(self, request: ConvertRequest) -> None:
+        self._cli_cancels.add(request.cancel)
 
-    def shutdown(self, timeout_ms: int = 10_000) -> None:
-        """Cancel whatever runs, stop both threads and wait for them."""
-        self.engine.cancel()
-        self.jobs.cancel()
-        for thread in (self._engine_thread, self._jobs_thread):
+    def _on_extract_requested(self, request: ExtractRequest) -> None:
+        self._extract_cancels.add(request.cancel)
+
+    def _on_install_default_requested(self) -> None:
+        request = InstallRequest()
+        self._cli_cancels.add(request.cancel)
+        self._install_queued.emit(request)
+
+    def cancel_job(self) -> None:
+        """Cancel the installs and conversions that run or wait (the progress dialog's Cancel)."""
+        for event in list(self._cli_cancels):
+            event.set()
+
+    def shutdown(self, timeout_ms: int = SHUTDOWN_WAIT_MS) -> bool:
+        """Cancel what runs or waits, stop both threads; False if one is still busy after the wait.
+
+        Generation, extraction, install and convert stop within moments of their cancel.
+        A model load cannot be interrupted inside onnxruntime, so waiting for it would
+        only freeze the window: a busy thread is left running (kept referenced, since
+        destroying a running QThread aborts) and the caller ends the process
+        (app/shutdown.py).
+        """
+        self.cancel()
+        self.cancel_job()
+        for event in list(self._extract_cancels):
+            event.set()
+        threads = (self._engine_thread, self._jobs_thread)
+        for thread in threads:
             thread.quit()
-            if not thread.wait(timeout_ms):
-                log.warning("worker thread %s did not stop in time", thread.objectName())
+        deadline = time.monotonic() + timeout_ms / 1000
+        busy = [t for t in threads if not t.wait(max(0, int((deadline - time.monotonic()) * 1000)))]
+        for thread in busy:
+            log.warning("worker thread %s did not stop in time", thread.objectName())
+        if busy:
+            _ABANDONED.append((threads, self.engine, self.jobs))
+        self.stopped = not busy
+        return self.stopped

@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
+    from app.shutdown import run_until_quit
 
     app = QApplication([sys.argv[0], *qt_args])
     app.setApplicationName("Hearth")
@@ -29,9 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setWindowIcon(app_icon())
     window = MainWindow()
     window.show()
-    code = app.exec()
-    window.shutdown()
-    return code
+    return run_until_quit(app, window)
 
 
 def app_icon():  # -> QIcon

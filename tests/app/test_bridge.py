@@ -140,3 +140,43 @@ def test_frozen_app_never_spawns_itself_to_install_or_convert(qtbot, monkeypatch
         assert "packaged Hearth app does not include the converter" in failure.message
         assert "hearth-cli models install-default" in failure.message
         assert "Add model folder…" in failure.message
+
+
+def test_cancelling_a_queued_install_cancels_that_install(qtbot, make_bridge, monkeypatch):
+    """Cancel pressed while the install waits behind another job must not be lost."""
+    import subprocess
+
+    import app.backend
+    import engine.convert
+    from tests.app.fakes import fake_info
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow_read_info(folder):  # keeps the jobs thread busy
+        started.set()
+        release.wait(10)
+        return fake_info()
+
+    spawned: list = []
+
+    def popen(cmd, **kwargs):
+        spawned.append(cmd)
+        raise OSError("no child processes in this test")
+
+    monkeypatch.setattr(app.backend, "read_info", slow_read_info)
+    monkeypatch.setattr(engine.convert, "require_convert_extra", lambda: None)
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    bridge = make_bridge(ScriptedBackend())
+    failures: list = []
+    bridge.jobs.failed.connect(failures.append)
+    bridge.inspect_requested.emit("/busy")
+    assert started.wait(5)
+    bridge.install_default_requested.emit()  # queued behind the inspection
+    bridge.cancel_job()
+    release.set()
+    qtbot.waitUntil(lambda: any(f.kind == "install" for f in failures), timeout=5000)
+    assert [f.message for f in failures if f.kind == "install"] == ["Cancelled."]
+    assert spawned == []
+    # The cancel belonged to that install only: the next one runs.
+    bridge.install_default_requested.emit()
+    qtbot.waitUntil(lambda: len(spawned) == 1, timeout=5000)

@@ -114,6 +114,24 @@ def test_load_failure_is_a_notice(qtbot):
     w.close()
 
 
+def test_failed_reload_shows_no_model_loaded(qtbot):
+    """The engine frees the old model before loading the new one: after a failure none is loaded."""
+    backend = ScriptedBackend()
+    w = _open(qtbot, backend)
+    _load(qtbot, w)
+    assert w.picker.loaded_path == "/fake/model" and w.composer.send_button.isEnabled()
+    backend.fail_load = "model.onnx is truncated"
+    w.load_model("/fake/model")
+    qtbot.waitUntil(lambda: any("truncated" in n.text for n in w.chat.notices), timeout=5000)
+    qtbot.wait(100)  # let any later worker signal arrive
+    assert w.state is AppState.IDLE and w.loaded is None
+    assert w.picker.loaded_path == "" and w.picker.load_button.text() == "Load"
+    assert w.metrics.device.text() == "no model"
+    assert not w.composer.send_button.isEnabled()
+    assert backend.loaded is False  # the window says what the engine has
+    w.close()
+
+
 def test_corrupt_settings_file_gives_defaults_and_a_notice(qtbot, hearth_home):
     path = hearth_home / "config" / "settings.json"
     path.parent.mkdir(parents=True)

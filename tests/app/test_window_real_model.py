@@ -178,3 +178,16 @@ def test_gui_thread_never_stalls_during_generation(qtbot, window):
     assert done.args[1].generated_tokens >= 8
     assert len(gaps) > 10
     assert max(gaps) < 0.100, f"GUI thread stalled for {max(gaps) * 1000:.0f} ms"
+
+
+def test_failed_reload_leaves_no_model_shown(qtbot, window, tmp_path):
+    """The engine frees the loaded model before the new load; after a failure none is shown."""
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "model.onnx").write_bytes(b"not an onnx file")
+    window.load_model(str(broken))
+    qtbot.waitUntil(lambda: any("Could not load" in n.text for n in window.chat.notices), timeout=30_000)
+    qtbot.waitUntil(lambda: window.loaded is None, timeout=5000)
+    assert window.bridge.engine.backend.model is None
+    assert window.picker.loaded_path == "" and window.metrics.device.text() == "no model"
+    assert window.state is AppState.IDLE and not window.composer.send_button.isEnabled()
