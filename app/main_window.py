@@ -50,6 +50,7 @@ from app.convert_dialog import ConvertDialog
 from app.metrics_bar import MetricsBar, footer_from_stats, footer_text, stats_of
 from app.model_picker import ModelPicker
 from app.prompt import ComposedPrompt, Turn, document_budget
+from app.recovery import StoreAlerts, open_store
 from app.settings_panel import SettingsPanel
 from app.state import AppState
 from app.store import Attachment, Store
@@ -69,7 +70,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Hearth")
         self.setAcceptDrops(True)
         self.settings, settings_notice = settings_io.load()
-        self.store = store or Store()
+        self.store, store_notice = (store, None) if store else open_store(self._confirm)
         self.bridge = Bridge(backend, self)
         self.state = AppState.IDLE
         self.conversation_id: int | None = None
@@ -99,6 +100,9 @@ class MainWindow(QMainWindow):
         self._set_state(AppState.IDLE)
         if settings_notice:
             self.chat.add_notice(settings_notice, "info")
+        if store_notice:
+            self.chat.add_notice(store_notice, "info")
+        self._store_alerts = StoreAlerts(self.store, self.chat.add_notice, self)
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(300)
