@@ -68,6 +68,9 @@ def open_store(confirm: Confirm, path: Path | None = None) -> tuple[Store, str |
 
 def _checked(path: Path) -> Store:
     """Open ``path`` and make sure its pages read back; raises ``sqlite3.Error`` if not."""
+    if path.exists() and not os.access(path, os.W_OK):
+        # SQLite would open it and fail only at the first save; ask now instead.
+        raise sqlite3.OperationalError("attempt to write a readonly database")
     store = Store(path)
     try:
         result = store.db.execute("PRAGMA quick_check(1)").fetchone()[0]

@@ -6,6 +6,7 @@ The rule: a clear notice, the window stays alive, nothing the user had is lost.
 from __future__ import annotations
 
 import functools
+import os
 import sqlite3
 import time
 
@@ -160,3 +161,29 @@ def test_declining_the_move_keeps_the_file_untouched_and_the_window_alive(qtbot,
     w.close()
     assert _db_path(hearth_home).read_bytes() == junk
     assert [p.name for p in _db_path(hearth_home).parent.iterdir()] == ["conversations.sqlite3"]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root can write a read-only file")
+def test_a_read_only_database_becomes_a_writable_copy_with_its_history(qtbot, hearth_home, monkeypatch):
+    from app.store import Store
+
+    path = _db_path(hearth_home)
+    path.parent.mkdir(parents=True)
+    old = Store(path)
+    cid = old.create_conversation("Kept chat")
+    old.add_message(cid, "user", "remember me")
+    old.close()
+    path.chmod(0o444)
+    asked: list[str] = []
+    monkeypatch.setattr(MainWindow, "_confirm", lambda self, title, text: asked.append(text) or True)
+    w = _open(qtbot, ScriptedBackend())
+    assert asked and "read-only" in asked[0]
+    assert w.conversations.ids() == [cid]
+    kept = list(path.parent.glob("conversations.sqlite3.readonly-*"))
+    assert len(kept) == 1 and not os.access(kept[0], os.W_OK)
+    w.open_conversation(cid)
+    w.composer.set_text("and now?")
+    qtbot.keyClick(w.composer.edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: w.replies_finished == 1, timeout=5000)
+    w.close()
+    assert _stored_reply(hearth_home) == ("Hello there, friend.", 1)
