@@ -10,6 +10,7 @@ the chat as notices through ``StoreAlerts``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -19,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, Signal, Slot
 
@@ -26,6 +28,8 @@ from app.store import Store, default_path
 from app.store_writer import describe
 
 log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 Confirm = Callable[[str, str], bool]  # (title, question) -> yes
 
@@ -95,6 +99,24 @@ def _move_aside(path: Path, aside: Path) -> None:
         extra = path.with_name(path.name + suffix)
         if extra.exists():
             extra.rename(aside.with_name(aside.name + suffix))
+
+
+def database_guarded(method: F) -> F:
+    """For window commands that write synchronously (send, regenerate): a failed write
+    becomes a notice instead of an exception in a slot. They write before the request
+    starts, so nothing was sent and the window is still idle."""
+
+    @functools.wraps(method)
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            log.warning("%s failed: %s", method.__name__, exc)
+            self.chat.add_notice(f"Could not save your message: {describe(exc)}. Nothing was sent; "
+                                 "try again in a moment.")
+            return None
+
+    return guarded  # type: ignore[return-value]
 
 
 class StoreAlerts(QObject):

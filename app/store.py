@@ -19,6 +19,7 @@ from typing import Any
 
 from app.store_writer import StoreWriter
 from engine import paths
+from engine.documents import Document, Span
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -68,6 +69,16 @@ class Attachment:
     spans: tuple[tuple[int, int, int, int], ...]
     tokens: int
     id: int = 0
+
+    @classmethod
+    def of(cls, doc: Document, tokens: int) -> Attachment:
+        spans = tuple((s.start, s.end, s.first, s.last) for s in doc.pages)
+        return cls(doc.name, str(doc.path), doc.kind, doc.text, spans, tokens)
+
+    def document(self) -> Document:
+        """The document again, to rebuild the prompt without the original file."""
+        spans = tuple(Span(*s) for s in self.spans)
+        return Document(self.name, Path(self.path), self.kind, self.text, spans, len(self.text))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

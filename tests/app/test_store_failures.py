@@ -187,3 +187,18 @@ def test_a_read_only_database_becomes_a_writable_copy_with_its_history(qtbot, he
     qtbot.waitUntil(lambda: w.replies_finished == 1, timeout=5000)
     w.close()
     assert _stored_reply(hearth_home) == ("Hello there, friend.", 1)
+
+
+def test_sending_on_a_full_disk_is_a_notice_and_the_text_stays(qtbot, hearth_home, disk):
+    w = _open(qtbot, ScriptedBackend())
+    disk.full = True
+    w.composer.set_text("my long question")
+    qtbot.keyClick(w.composer.edit, Qt.Key.Key_Return)
+    assert w.state is AppState.IDLE
+    assert any("disk is full" in n.text for n in w.chat.notices)
+    assert w.composer.edit.toPlainText() == "my long question"
+    disk.full = False
+    qtbot.keyClick(w.composer.edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: w.replies_finished == 1, timeout=5000)
+    w.close()
+    assert _stored_reply(hearth_home) == ("Hello there, friend.", 1)
