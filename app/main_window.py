@@ -50,11 +50,11 @@ from app.convert_dialog import ConvertDialog
 from app.metrics_bar import MetricsBar, footer_from_stats, footer_text, stats_of
 from app.model_picker import ModelPicker
 from app.prompt import ComposedPrompt, Turn, document_budget
+from app.recovery import StoreAlerts, database_guarded, open_store
 from app.settings_panel import SettingsPanel
 from app.state import AppState
 from app.store import Attachment, Store
 from engine import paths
-from engine.documents import Document, Span
 from engine.events import GenerationEvent, PrefillProgress
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Hearth")
         self.setAcceptDrops(True)
         self.settings, settings_notice = settings_io.load()
-        self.store = store or Store()
+        self.store, store_notice = (store, None) if store else open_store(self._confirm)
         self.bridge = Bridge(backend, self)
         self.state = AppState.IDLE
         self.conversation_id: int | None = None
@@ -99,6 +99,9 @@ class MainWindow(QMainWindow):
         self._set_state(AppState.IDLE)
         if settings_notice:
             self.chat.add_notice(settings_notice, "info")
+        if store_notice:
+            self.chat.add_notice(store_notice, "info")
+        self._store_alerts = StoreAlerts(self.store, self.chat.add_notice, self)
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(300)
@@ -425,6 +428,7 @@ class MainWindow(QMainWindow):
         return text if ok else None
 
     # -- chatting -------------------------------------------------------------------------
+    @database_guarded
     def send(self, text: str) -> None:
         """Send ``text`` (with the attached documents) and start the reply."""
         if self.state is not AppState.IDLE:
@@ -435,7 +439,7 @@ class MainWindow(QMainWindow):
         if self.composer.extracting():
             self.chat.add_notice("Still reading the attached files; send again in a moment.", "info")
             return
-        attachments = tuple(_to_attachment(a) for a in self.composer.ready_documents())
+        attachments = tuple(Attachment.of(a.document, a.tokens) for a in self.composer.ready_documents() if a.document)
         if self.conversation_id is None:
             self.conversation_id = self.store.create_conversation(_title_from(text))
         editing = self.composer.editing_message
@@ -452,6 +456,7 @@ class MainWindow(QMainWindow):
         self.conversations.reload(select=self.conversation_id)
         self._start_reply()
 
+    @database_guarded
     def regenerate(self) -> None:
         """Write the last reply again (the engine's cache keeps the prompt)."""
         if self.state is not AppState.IDLE or self.conversation_id is None or self.loaded is None:
@@ -481,7 +486,7 @@ class MainWindow(QMainWindow):
     def _start_reply(self) -> None:
         assert self.conversation_id is not None and self.loaded is not None
         history = self.store.messages(self.conversation_id)
-        turns = tuple(Turn(m.role, m.content, tuple(_to_document(a) for a in m.attachments))
+        turns = tuple(Turn(m.role, m.content, tuple(a.document() for a in m.attachments))
                       for m in history if m.role in ("user", "assistant"))
         model = self.loaded.info.name
         snapshot = self.settings.for_model(model)
@@ -693,17 +698,4 @@ class MainWindow(QMainWindow):
 def _title_from(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= 48 else line[:47].rstrip() + "…"
-
-
-def _to_attachment(item: PendingAttachment) -> Attachment:
-    doc = item.document
-    assert doc is not None
-    spans = tuple((s.start, s.end, s.first, s.last) for s in doc.pages)
-    return Attachment(doc.name, str(doc.path), doc.kind, doc.text, spans, item.tokens)
-
-
-def _to_document(a: Attachment) -> Document:
-    spans = tuple(Span(*s) for s in a.spans)
-    return Document(a.name, Path(a.path), a.kind, a.text, spans, len(a.text))  # type: ignore[arg-type]
-
 

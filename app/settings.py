@@ -7,9 +7,14 @@ app: bad values fall back to defaults and ``load`` returns a notice saying so.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import math
 import os
+import shutil
+import tempfile
+import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -88,11 +93,14 @@ def check_value(name: str, value: Any) -> Any:
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{name} must be a number")
-    if isinstance(default, int) and float(value) != int(value):
-        raise ValueError(f"{name} must be a whole number")
+    # Infinity, NaN, 1e400 and 400-digit integers would overflow the conversions below.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number")
     low, high = LIMITS[name]
     if not low <= value <= high:
         raise ValueError(f"{name} must be between {low:g} and {high:g}")
+    if isinstance(default, int) and float(value) != int(value):
+        raise ValueError(f"{name} must be a whole number")
     return type(default)(value)
 
 
@@ -156,7 +164,11 @@ def settings_path() -> Path:
 
 
 def load(path: Path | None = None) -> tuple[AppSettings, str | None]:
-    """The settings, and a notice for the user if the file had to be (partly) ignored."""
+    """The settings, and a notice for the user if the file had to be (partly) ignored.
+
+    Never raises: a damaged file gives the defaults (or its good values) and is copied
+    aside first, since the next save replaces it.
+    """
     path = path or settings_path()
     if not path.is_file():
         return AppSettings(), None
@@ -164,10 +176,21 @@ def load(path: Path | None = None) -> tuple[AppSettings, str | None]:
         data = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict):
             raise ValueError("top level is not an object")
-    except (OSError, ValueError) as exc:
-        log.warning("ignoring settings file %s: %s", path, exc)
-        return AppSettings(), f"Your settings file could not be read ({exc}); Hearth started with the defaults."
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: deeply nested JSON
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+        log.warning("ignoring settings file %s: %s", path, reason)
+        return AppSettings(), (f"Your settings file could not be read ({reason}); Hearth started with the "
+                               "defaults." + _keep_aside(path))
     problems: list[str] = []
+    settings = _parse(data, problems)
+    notice = None
+    if problems:
+        notice = ("Some settings were invalid and were reset to their defaults: " + "; ".join(problems[:5])
+                  + "." + _keep_aside(path))
+    return settings, notice
+
+
+def _parse(data: dict[str, Any], problems: list[str]) -> AppSettings:
     settings = AppSettings(defaults=_settings_from(data.get("defaults"), ModelSettings(), problems))
     overrides = data.get("overrides")
     if isinstance(overrides, dict):
@@ -186,17 +209,58 @@ def load(path: Path | None = None) -> tuple[AppSettings, str | None]:
     if isinstance(data.get("last_model"), str):
         settings.last_model = data["last_model"]
     if isinstance(data.get("window"), dict):
-        settings.window = {str(k): str(v) for k, v in data["window"].items()}
-    notice = None
-    if problems:
-        notice = "Some settings were invalid and were reset to their defaults: " + "; ".join(problems[:5])
-    return settings, notice
+        # Only strings: str() of a nested value is not a geometry and could recurse deeply.
+        settings.window = {str(k): v for k, v in data["window"].items() if isinstance(v, str)}
+        if len(settings.window) != len(data["window"]):
+            problems.append("window layout")
+    return settings
+
+
+def _keep_aside(path: Path) -> str:
+    """Copy the damaged file next to itself with a timestamp; the notice's sentence saying where."""
+    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{n}")
+    try:
+        shutil.copy2(path, aside)
+    except OSError as exc:
+        log.warning("could not keep a copy of %s: %s", path, exc)
+        return ""
+    return f" The old file was kept as {aside}."
 
 
 def save(settings: AppSettings, path: Path | None = None) -> None:
-    """Write atomically, so a crash mid-write never leaves a half file."""
+    """Write atomically: a unique temp file, fsync, then rename over the old one.
+
+    A reader sees the old or the new file, never half of one, and saves from several
+    threads never share a temp file.
+    """
     path = path or settings_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(settings.to_json(), indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    text = json.dumps(settings.to_json(), indent=2)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (POSIX; Windows cannot open a directory)."""
+    if os.name != "posix":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

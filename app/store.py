@@ -4,7 +4,8 @@ Conversations hold messages; user messages may hold attachments (the extracted t
 and where it came from, so the prompt can be rebuilt without the original file);
 assistant messages hold their stats and the model that wrote them. A reply is
 written while it streams (see ``update_message``), so a crash keeps everything up to
-the last write.
+the last write. Those updates go through a writer thread (``StoreWriter``): a locked
+database or a full disk delays them but never blocks or breaks the window.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.store_writer import StoreWriter
 from engine import paths
+from engine.documents import Document, Span
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -67,6 +70,16 @@ class Attachment:
     tokens: int
     id: int = 0
 
+    @classmethod
+    def of(cls, doc: Document, tokens: int) -> Attachment:
+        spans = tuple((s.start, s.end, s.first, s.last) for s in doc.pages)
+        return cls(doc.name, str(doc.path), doc.kind, doc.text, spans, tokens)
+
+    def document(self) -> Document:
+        """The document again, to rebuild the prompt without the original file."""
+        spans = tuple(Span(*s) for s in self.spans)
+        return Document(self.name, Path(self.path), self.kind, self.text, spans, len(self.text))  # type: ignore[arg-type]
+
 
 @dataclass(frozen=True)
 class StoredMessage:
@@ -81,21 +94,36 @@ class StoredMessage:
     attachments: tuple[Attachment, ...] = ()
 
 
+def default_path() -> Path:
+    return paths.data_dir() / "conversations.sqlite3"
+
+
 class Store:
-    """One connection, used from the GUI thread only."""
+    """One connection used from the GUI thread, plus a writer thread for streamed replies.
+
+    Raises ``sqlite3.Error`` if the file is not a usable database (see app/recovery.py).
+    """
 
     def __init__(self, path: Path | None = None) -> None:
-        self.path = path or paths.data_dir() / "conversations.sqlite3"
+        self.path = path or default_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(self.path), isolation_level=None)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)
+        try:
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.executescript(SCHEMA)
+        except BaseException:
+            self.db.close()  # so the caller may move the file aside
+            raise
+        self.writer = StoreWriter(self.path)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 2.0) -> bool:
+        """Write pending reply updates (for at most ``timeout``) and close; True if all were saved."""
+        saved = self.writer.close(timeout)
         self.db.close()
+        return saved
 
     # -- conversations ---------------------------------------------------------------
     def create_conversation(self, title: str) -> int:
@@ -125,7 +153,12 @@ class Store:
         self.db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
 
     def delete_conversation(self, conversation_id: int) -> None:
+        self._forget("conversation_id = ?", (conversation_id,))
         self.db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+
+    def _forget(self, where: str, params: tuple[int, ...]) -> None:
+        ids = [r[0] for r in self.db.execute(f"SELECT id FROM messages WHERE {where}", params)]
+        self.writer.forget(ids)
 
     def _touch(self, conversation_id: int) -> None:
         self.db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (time.time(), conversation_id))
@@ -163,10 +196,8 @@ class Store:
         finish_reason: str | None = None,
         complete: bool = False,
     ) -> None:
-        self.db.execute(
-            "UPDATE messages SET content = ?, stats = COALESCE(?, stats), finish_reason = ?, complete = ? WHERE id = ?",
-            (content, json.dumps(stats) if stats is not None else None, finish_reason, int(complete), message_id),
-        )
+        """Queued for the writer thread: returns at once and never raises for the database."""
+        self.writer.update_message(message_id, content, stats, finish_reason, complete)
 
     def messages(self, conversation_id: int) -> list[StoredMessage]:
         rows = self.db.execute(
@@ -182,16 +213,21 @@ class Store:
             attached.setdefault(a["message_id"], []).append(
                 Attachment(a["name"], a["path"], a["kind"], a["text"], spans, a["tokens"], a["id"])  # type: ignore[arg-type]
             )
-        return [
-            StoredMessage(
-                r["id"], r["conversation_id"], r["role"], r["content"], r["model"], json.loads(r["stats"] or "{}"),
-                r["finish_reason"], bool(r["complete"]), tuple(attached.get(r["id"], ())),
-            )
-            for r in rows
-        ]
+        pending = self.writer.pending()  # not written yet: show it as it will be
+        found = []
+        for r in rows:
+            content, stats, finish, complete = r["content"], json.loads(r["stats"] or "{}"), r["finish_reason"], r["complete"]
+            if r["id"] in pending:
+                u = pending[r["id"]]
+                content, finish, complete = u.content, u.finish_reason, u.complete
+                stats = u.stats if u.stats is not None else stats
+            found.append(StoredMessage(r["id"], r["conversation_id"], r["role"], content, r["model"], stats,
+                                       finish, bool(complete), tuple(attached.get(r["id"], ()))))
+        return found
 
     def delete_messages_from(self, conversation_id: int, message_id: int) -> None:
         """Forget ``message_id`` and everything after it (edit and regenerate)."""
+        self._forget("conversation_id = ? AND id >= ?", (conversation_id, message_id))
         self.db.execute("DELETE FROM messages WHERE conversation_id = ? AND id >= ?", (conversation_id, message_id))
         self._touch(conversation_id)
 

@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 from app import settings as settings_io
 from app.main_window import MainWindow
 from app.state import AppState
+from app.store import Store
 from tests.app.fakes import ScriptedBackend
 
 
@@ -70,9 +71,14 @@ def test_partial_reply_is_saved_while_streaming(qtbot):
     w.composer.set_text("go")
     qtbot.keyClick(w.composer.edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: w._reply_text.count(" w") >= 20, timeout=5000)
-    stored = w.store.messages(w.conversation_id)[-1]
-    assert stored.role == "assistant" and not stored.complete
-    assert stored.content.count(" w") >= 8  # written every few tokens, before the end
+    w.store.writer.flush(5)
+    stored = Store(w.store.path)  # another connection: what is on disk, not what is pending
+    try:
+        last = stored.messages(w.conversation_id)[-1]
+    finally:
+        stored.close()
+    assert last.role == "assistant" and not last.complete
+    assert last.content.count(" w") >= 8  # written every few tokens, before the end
     qtbot.waitUntil(lambda: w.state is AppState.IDLE, timeout=5000)
     w.close()
 

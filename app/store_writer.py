@@ -1,0 +1,176 @@
+"""Writes streamed replies on a thread of its own, so a slow database never stalls the window.
+
+The thread owns its own SQLite connection. Updates are coalesced per message (only the
+newest text matters) and stay pending until they are committed: a locked database or a
+full disk only delays them. Pending updates are retried on the next update or after
+``RETRY_SECONDS``, and ``Store.messages`` shows them meanwhile, so nothing on screen is
+lost. Stdlib only; the window hears about failures through plain callbacks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+RETRY_SECONDS = 2.0  # how soon a failed write is tried again when nothing new arrives
+BUSY_TIMEOUT_SECONDS = 5.0  # waiting for a locked database happens here, never on the GUI thread
+
+
+@dataclass(frozen=True)
+class PendingUpdate:
+    content: str
+    stats: dict[str, Any] | None
+    finish_reason: str | None
+    complete: bool
+
+
+class StoreWriter:
+    """One thread, one connection, a dict of pending message updates."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.on_failed: Callable[[str], None] | None = None  # called on the writer thread
+        self.on_recovered: Callable[[], None] | None = None
+        self._pending: dict[int, PendingUpdate] = {}
+        self._cond = threading.Condition()
+        self._closing = False
+        self._failing = False
+        self._busy = False  # a batch is being written
+        self._thread = threading.Thread(target=self._run, name="hearth-store-writer", daemon=True)
+        self._thread.start()
+
+    # -- called from the GUI thread ------------------------------------------------------
+    def update_message(self, message_id: int, content: str, stats: dict[str, Any] | None = None,
+                       finish_reason: str | None = None, complete: bool = False) -> None:
+        with self._cond:
+            old = self._pending.get(message_id)
+            if stats is None and old is not None:
+                stats = old.stats  # the database's COALESCE, applied before it gets there
+            self._pending[message_id] = PendingUpdate(content, stats, finish_reason, complete)
+            self._cond.notify_all()
+
+    def pending(self) -> dict[int, PendingUpdate]:
+        with self._cond:
+            return dict(self._pending)
+
+    def forget(self, message_ids: list[int]) -> None:
+        """Drop updates for deleted messages, so they never land on a reused id."""
+        with self._cond:
+            for message_id in message_ids:
+                self._pending.pop(message_id, None)
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until everything is written (or ``timeout``); True if nothing is left."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._cond.notify_all()
+            while self._pending or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._thread.is_alive():
+                    return False
+                self._cond.wait(min(left, 0.05))
+            return True
+
+    def close(self, timeout: float = 2.0) -> bool:
+        """Write what can be written within ``timeout`` and stop; True if nothing was left."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        left = self.pending()
+        if left:
+            log.warning("%d reply updates could not be saved before closing", len(left))
+        return not left
+
+    # -- the writer thread -----------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            db = sqlite3.connect(str(self.path), isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS,
+                                 check_same_thread=False)
+            db.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error as exc:
+            self._report_failure(exc)
+            return
+        try:
+            self._loop(db)
+        finally:
+            db.close()
+
+    def _loop(self, db: sqlite3.Connection) -> None:
+        while True:
+            with self._cond:
+                if self._failing and self._pending and not self._closing:
+                    self._cond.wait(RETRY_SECONDS)  # a new update or the timer retries
+                while not self._pending and not self._closing:
+                    self._cond.wait()
+                if not self._pending:
+                    return  # closing, all written
+                batch = dict(self._pending)
+                self._busy = True
+            try:
+                _write(db, batch)
+            except sqlite3.Error as exc:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+                    first = not self._failing
+                    self._failing = True
+                    closing = self._closing
+                if first:
+                    self._report_failure(exc)
+                if closing:
+                    return  # one last try was made; the window is going away
+                continue
+            with self._cond:
+                for message_id, update in batch.items():
+                    if self._pending.get(message_id) is update:
+                        del self._pending[message_id]
+                self._busy = False
+                recovered = self._failing
+                self._failing = False
+                self._cond.notify_all()
+            if recovered and self.on_recovered is not None:
+                self.on_recovered()
+
+    def _report_failure(self, exc: sqlite3.Error) -> None:
+        log.warning("could not save to %s: %s", self.path, exc)
+        if self.on_failed is not None:
+            self.on_failed(describe(exc))
+
+
+def _write(db: sqlite3.Connection, batch: dict[int, PendingUpdate]) -> None:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for message_id, u in batch.items():
+            db.execute(
+                "UPDATE messages SET content = ?, stats = COALESCE(?, stats), finish_reason = ?, complete = ? "
+                "WHERE id = ?",
+                (u.content, json.dumps(u.stats) if u.stats is not None else None, u.finish_reason,
+                 int(u.complete), message_id),
+            )
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+def describe(exc: sqlite3.Error) -> str:
+    """A database error in the user's words."""
+    text = str(exc).lower()
+    if "full" in text:
+        return "the disk is full"
+    if "locked" in text or "busy" in text:
+        return "the database is locked by another program"
+    if "readonly" in text or "read-only" in text:
+        return "the database is read-only"
+    return str(exc)
