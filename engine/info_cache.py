@@ -50,11 +50,15 @@ def fingerprint(folder: Path) -> list[list]:
 
 def cached_spec(folder: Path, compute: Callable[[], GraphSpec]) -> GraphSpec:
     """The folder's ``GraphSpec`` from the cache when its files are unchanged, else ``compute()``'s."""
+    try:
+        files = fingerprint(folder)
+    except OSError:  # an unreadable subfolder: describe the model without the cache
+        return compute()
     key = {
         "format": _FORMAT,
         "folder": str(Path(folder).resolve()),
         "fields": [f.name for f in dataclasses.fields(GraphSpec)],
-        "files": fingerprint(folder),
+        "files": files,
     }
     path = cache_file(folder)
     try:
