@@ -7,7 +7,8 @@
   needed again is mapped back from the page cache.
 - ``collapse_to_huge_pages``: decoding reads every repacked weight once per token.
   On 4 KB pages that is tens of thousands of TLB misses per token; on 2 MB pages
-  it is a few dozen.
+  it is a few dozen. A load collapses only the memory it added (``since``), within
+  a deadline.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import ctypes.util
 import errno
 import mmap
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # MADV_DONTNEED unmaps pages but leaves them in the page cache, so a later read is
@@ -70,9 +73,20 @@ def release_mapped_files(folder: Path) -> int:
     return sum(end - start for start, end in ranges if libc.madvise(start, end - start, _MADV_DONTNEED) == 0)
 
 
-def _anonymous_writable_ranges() -> list[tuple[int, int]]:
+def anonymous_ranges() -> list[tuple[int, int]]:
+    """This process's writable anonymous memory ranges (heap included); [] off Linux.
+
+    Take it before loading a model and pass it to ``collapse_to_huge_pages`` so
+    only memory that appeared during the load is collapsed.
+    """
+    if not sys.platform.startswith("linux"):
+        return []
     ranges = []
-    for line in Path("/proc/self/maps").read_text().splitlines():
+    try:
+        lines = Path("/proc/self/maps").read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
         fields = line.split()
         path = fields[5] if len(fields) >= 6 else ""
         if fields[1].startswith("rw") and path in ("", "[heap]"):
@@ -81,32 +95,80 @@ def _anonymous_writable_ranges() -> list[tuple[int, int]]:
     return ranges
 
 
-def collapse_to_huge_pages() -> int:
-    """Move this process's fully resident anonymous memory onto 2 MB pages.
+def _subtract(ranges: list[tuple[int, int]], old: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of ``ranges`` that no range of ``old`` covers (both sorted, as /proc lists them)."""
+    new = []
+    for start, end in ranges:
+        for old_start, old_end in old:
+            if old_end <= start or old_start >= end:
+                continue
+            if old_start > start:
+                new.append((start, old_start))
+            start = max(start, old_end)
+            if start >= end:
+                break
+        if start < end:
+            new.append((start, end))
+    return new
+
+
+@dataclass
+class Collapsed:
+    """What ``collapse_to_huge_pages`` did: the 2 MB blocks it moved, merged into ranges."""
+
+    ranges: list[tuple[int, int]] = field(default_factory=list)
+    timed_out: bool = False
+
+    @property
+    def bytes(self) -> int:
+        return sum(end - start for start, end in self.ranges)
+
+    def _add(self, block: int) -> None:
+        if self.ranges and self.ranges[-1][1] == block:
+            self.ranges[-1] = (self.ranges[-1][0], block + _HUGE_PAGE)
+        else:
+            self.ranges.append((block, block + _HUGE_PAGE))
+
+
+def collapse_to_huge_pages(since: list[tuple[int, int]] | None = None, deadline_s: float = 2.0) -> Collapsed:
+    """Move fully resident anonymous memory onto 2 MB pages.
 
     Only 2 MB blocks whose every page is already resident are collapsed, so the
     resident size does not grow: a KV cache that is allocated but not yet
     written stays unbacked.
 
+    Args:
+        since: an ``anonymous_ranges()`` snapshot; memory it already held is left
+            alone, so a model load collapses its own memory and not the rest of
+            the process (collapsing copies every page, and other threads stall
+            on the memory being moved). None collapses the whole process.
+        deadline_s: stop after this long, whatever is left.
+
     Returns:
-        The number of bytes now on huge pages (0 where the kernel cannot).
+        The ranges now on huge pages (none where the kernel cannot).
     """
+    done = Collapsed()
     if not sys.platform.startswith("linux") or mmap.PAGESIZE != 4096:
-        return 0  # 2 MB huge pages go with 4 KB base pages (x86-64, most arm64)
+        return done  # 2 MB huge pages go with 4 KB base pages (x86-64, most arm64)
     try:
         libc = _libc()
-        ranges = _anonymous_writable_ranges()
     except OSError:
-        return 0
+        return done
+    ranges = anonymous_ranges()
+    if since is not None:
+        ranges = _subtract(ranges, sorted(since))
+    deadline = time.monotonic() + deadline_s
     residency = ctypes.create_string_buffer(_HUGE_PAGE // mmap.PAGESIZE)
-    collapsed = 0
     for start, end in ranges:
         block = (start + _HUGE_PAGE - 1) & ~(_HUGE_PAGE - 1)
         while block + _HUGE_PAGE <= end:
+            if time.monotonic() > deadline:
+                done.timed_out = True
+                return done
             if libc.mincore(block, _HUGE_PAGE, residency) == 0 and all(b & 1 for b in residency.raw):
                 if libc.madvise(block, _HUGE_PAGE, _MADV_COLLAPSE) == 0:
-                    collapsed += _HUGE_PAGE
+                    done._add(block)
                 elif ctypes.get_errno() == errno.EINVAL:
-                    return collapsed  # a kernel before 6.1, or huge pages switched off
+                    return done  # a kernel before 6.1, or huge pages switched off
             block += _HUGE_PAGE
-    return collapsed
+    return done

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from engine.config_files import read_json
+from engine.confine import check_external_data, confined_file
 from engine.errors import ModelLoadError
 from engine.events import LoadOptions, LoadReport, ModelInfo
 from engine.graph import (
@@ -19,7 +19,10 @@ from engine.graph import (
     load_graph,
     slice_logits_to_last,
 )
-from engine.memory import collapse_to_huge_pages, release_mapped_files
+from engine.graph_outline import read_outline
+from engine.info_cache import cached_spec
+from engine.memory import anonymous_ranges, collapse_to_huge_pages, release_mapped_files
+from engine.model_config import check_against_graph, read_configs
 from engine.providers import create_session
 from engine.runner import DecoderRunner
 from engine.tokenizer import TextCodec
@@ -53,17 +56,17 @@ def locate(folder: Path) -> ModelFiles:
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelLoadError(f"{folder} is not a folder. Choose the folder that holds the model's .onnx file.")
-    config = read_json(folder / "config.json")
-    generation = read_json(folder / "generation_config.json")
-    genai = read_json(folder / "genai_config.json")
+    configs = read_configs(folder)
+    genai, config, generation = configs.genai, configs.config, configs.generation
     if genai:
         name = genai.get("model", {}).get("decoder", {}).get("filename", "model.onnx")
-        return ModelFiles(folder, folder / name, "genai", genai, config, generation)
-    if (folder / "model.onnx").is_file():
-        return ModelFiles(folder, folder / "model.onnx", "optimum", genai, config, generation)
-    for name in _COMMUNITY_PREFERENCE:
-        if (folder / "onnx" / name).is_file():
-            return ModelFiles(folder, folder / "onnx" / name, "onnx-community", genai, config, generation)
+        graph = confined_file(folder, name, "model.decoder.filename", str(folder / "genai_config.json"))
+        return ModelFiles(folder, graph, "genai", genai, config, generation)
+    for name in ("model.onnx", *(f"onnx/{n}" for n in _COMMUNITY_PREFERENCE)):
+        if (folder / name).is_file():
+            layout = "optimum" if name == "model.onnx" else "onnx-community"
+            graph = confined_file(folder, name, "graph file", str(folder))  # a symlink may lead out
+            return ModelFiles(folder, graph, layout, genai, config, generation)
     raise ModelLoadError(
         f"{folder} holds no ONNX model (looked for genai_config.json, model.onnx and onnx/model_*.onnx)."
     )
@@ -134,9 +137,22 @@ def describe(files: ModelFiles, spec: GraphSpec) -> ModelInfo:
 
 
 def read_info(folder: Path) -> ModelInfo:
-    """ModelInfo without starting a session (cheap: reads the graph's structure only)."""
+    """ModelInfo without starting a session.
+
+    Cheap: the graph's structure is read without its weights, and only when the
+    folder's files changed since the last time (see engine.info_cache).
+    """
     files = locate(folder)
-    return describe(files, inspect_graph(load_graph(files.graph), head_size_hint(files)))
+    hint = head_size_hint(files)
+
+    def read_graph() -> GraphSpec:
+        outline = read_outline(files.graph)
+        check_external_data(outline, files.graph, files.folder)
+        return inspect_graph(outline, hint)
+
+    spec = cached_spec(files.folder, read_graph)
+    check_against_graph(files.genai, files.config, spec, files.folder)
+    return describe(files, spec)
 
 
 def _session_options(threads: int | None) -> ort.SessionOptions:
@@ -159,7 +175,9 @@ class LoadedModel:
         self.files = locate(Path(folder))
         self.codec = TextCodec(self.files.folder)
         proto = load_graph(self.files.graph)
+        check_external_data(proto, self.files.graph, self.files.folder)
         self.spec = inspect_graph(proto, head_size_hint(self.files))
+        check_against_graph(self.files.genai, self.files.config, self.spec, self.files.folder)
         self.info = describe(self.files, self.spec)
         sliced = slice_logits_to_last(proto)
         if sliced:
@@ -181,6 +199,7 @@ class LoadedModel:
                 source = graph_bytes
             return ort.InferenceSession(source, session_options, providers=providers)
 
+        before_load = anonymous_ranges()
         try:
             session, attempt, reasons = create_session(build, options.provider)
         except Exception as exc:
@@ -189,9 +208,17 @@ class LoadedModel:
                 f"{str(exc).splitlines()[0][:300]}. The file may be truncated or corrupt: convert or copy it again."
             ) from None
         release_mapped_files(self.files.graph.parent)
-        collapse_to_huge_pages()
+        # Only the memory this load added: other threads' memory is left alone.
+        self.huge_pages = collapse_to_huge_pages(since=before_load)
         device = {"cuda": "cuda", "dml": "dml"}.get(attempt.choice, "cpu")
-        self.runner = DecoderRunner(session, self.spec, context, device)
+        try:
+            self.runner = DecoderRunner(session, self.spec, context, device)
+        except Exception as exc:  # ONNX Runtime and numpy raise many types for a bad shape
+            raise ModelLoadError(
+                f"The model in {self.files.folder} could not be prepared to run "
+                f"({exc.__class__.__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}). "
+                "Its config may not match its graph: convert or copy the model again."
+            ) from None
         self.eos_ids = eos_ids(self.files, self.codec)
         self.context_length = context
         self.report = LoadReport(

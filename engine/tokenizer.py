@@ -11,6 +11,7 @@ from tokenizers import Tokenizer
 
 from engine.config_files import read_json
 from engine.errors import ModelLoadError
+from engine.model_config import check_tokenizer_config
 
 # Used only when a model ships no template of its own.
 _CHATML = (
@@ -40,6 +41,7 @@ class TextCodec:
         except Exception as exc:  # the Rust side raises a bare Exception
             raise ModelLoadError(f"{path} could not be read: {exc}") from None
         config = read_json(folder / "tokenizer_config.json")
+        check_tokenizer_config(config, folder / "tokenizer_config.json")
         template = config.get("chat_template")
         template_file = folder / "chat_template.jinja"
         if not template and template_file.is_file():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import json
 import mmap
 import platform
 import subprocess
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from engine import memory
 from engine.memory import collapse_to_huge_pages
 
 
@@ -68,3 +71,84 @@ def test_loading_a_model_puts_its_weights_on_huge_pages(default_model_dir):
     )
     # The default model's repacked weights are about 80 MB.
     assert int(out.stdout.split()[-1]) * 1024 >= 48 * MB
+
+
+def _address(buffer: mmap.mmap) -> tuple[int, int]:
+    start = ctypes.addressof(ctypes.c_char.from_buffer(buffer))
+    return start, start + len(buffer)
+
+
+def _overlap(ranges: list, span: tuple[int, int]) -> int:
+    return sum(max(0, min(end, span[1]) - max(start, span[0])) for start, end in ranges)
+
+
+def test_collapsing_since_a_snapshot_leaves_older_memory_alone():
+    older = _private_anonymous(16 * MB)
+    older.write(b"\x01" * len(older))
+    snapshot = memory.anonymous_ranges()
+    newer = _private_anonymous(16 * MB)
+    newer.write(b"\x02" * len(newer))
+
+    done = collapse_to_huge_pages(since=snapshot)
+
+    assert _overlap(done.ranges, _address(older)) == 0
+    assert _overlap(done.ranges, _address(newer)) >= 14 * MB
+    assert older[:1] == b"\x01" and newer[-1:] == b"\x02"
+    del snapshot
+    older.close()
+    newer.close()
+
+
+def test_collapsing_stops_at_its_deadline():
+    snapshot = memory.anonymous_ranges()
+    written = _private_anonymous(16 * MB)
+    written.write(b"\x01" * len(written))
+    done = collapse_to_huge_pages(since=snapshot, deadline_s=0.0)
+    assert done.timed_out and done.ranges == []
+    written.close()
+
+
+_LOAD_BESIDE_A_BUFFER = """
+import ctypes, json, mmap, sys
+from engine.events import LoadOptions
+from engine.model import load_model
+
+# 16 MB of unrelated, written memory, fenced by two inaccessible pages so the
+# kernel keeps it a mapping of its own (its smaps entry then describes it alone).
+page, size = mmap.PAGESIZE, 16 << 20
+other = mmap.mmap(-1, size + 2 * page, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+base = ctypes.addressof(ctypes.c_char.from_buffer(other))
+libc = ctypes.CDLL(None)
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+assert libc.mprotect(base, page, 0) == 0 and libc.mprotect(base + page + size, page, 0) == 0
+other[page : page + size] = b"\\x01" * size
+start = base + page
+
+model = load_model(sys.argv[1], LoadOptions(threads=2, context_length=256))
+huge, inside = None, False
+for line in open("/proc/self/smaps"):
+    head = line.split()[0]
+    if "-" in head and not head.endswith(":"):
+        low, high = (int(x, 16) for x in head.split("-"))
+        inside = low <= start < high
+    elif inside and head == "AnonHugePages:":
+        huge = int(line.split()[1]) * 1024
+report = getattr(model, "huge_pages", None)
+print(json.dumps({"other": [start, start + size], "other_huge": huge,
+                  "collapsed": report.ranges if report is not None else None}))
+"""
+
+
+def test_loading_a_model_collapses_its_own_memory_and_nothing_older(default_model_dir):
+    out = subprocess.run(
+        [sys.executable, "-c", _LOAD_BESIDE_A_BUFFER, str(default_model_dir)],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[2], check=True,
+    )
+    report = json.loads(out.stdout.splitlines()[-1])
+    thp_always = "[always]" in Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    if not thp_always:  # with THP "always" the kernel may back the buffer with huge pages itself
+        assert report["other_huge"] == 0, "the load moved unrelated memory onto huge pages"
+    assert report["collapsed"] is not None, "the load does not report what it collapsed"
+    assert _overlap(report["collapsed"], tuple(report["other"])) == 0
+    # The default model's repacked weights are about 80 MB.
+    assert sum(end - start for start, end in report["collapsed"]) >= 48 * MB
