@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
+from engine import child_process
 from engine.errors import ConversionError, MissingExtraError
 
 Precision = Literal["int4", "int8", "fp16", "fp32"]
@@ -76,7 +77,8 @@ def convert(
         MissingExtraError: the convert extra is not installed.
     """
     report = progress or (lambda stage, fraction: None)
-    src, out_dir = Path(src).expanduser(), Path(out_dir).expanduser()
+    # Absolute: the children run in the staging folder, not in our working directory.
+    src, out_dir = Path(src).expanduser().absolute(), Path(out_dir).expanduser().absolute()
     if precision not in PRECISIONS:
         raise ConversionError(f"Unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}.")
     if provider not in PROVIDERS:
@@ -178,7 +180,7 @@ def _convert_gguf(
     hf_dir = stage / "hf"
     report("reading GGUF weights", 0.05)
     _run_step(
-        [sys.executable, "-m", "engine.convert", "hf-export", str(src), str(hf_dir)],
+        child_process.python_module("engine.convert", "hf-export", str(src), str(hf_dir)),
         stage / "export.log",
         "Loading the GGUF with transformers",
     )
@@ -235,22 +237,24 @@ def _hf_special_ids(src: Path) -> dict[str, int | None]:
 
 # -- child processes -----------------------------------------------------------------
 def _run_builder(src: Path, out: Path, stage: Path, precision: str, provider: str) -> None:
-    cmd = [
-        sys.executable, "-m", "onnxruntime_genai.models.builder",
+    cmd = child_process.python_module(
+        "onnxruntime_genai.models.builder",
         "-i", str(src), "-o", str(out), "-p", precision, "-e", provider, "-c", str(stage / "cache"),
-    ]  # fmt: skip
+    )  # fmt: skip
     _run_step(cmd, stage / "builder.log", "The ONNX Runtime GenAI builder")
     if not (out / "genai_config.json").is_file():
         raise ConversionError(f"The ONNX Runtime GenAI builder produced no genai_config.json (log: {out}).")
 
 
 def _run_step(cmd: list[str], log: Path, what: str) -> None:
-    """Run ``cmd`` to completion; kill it if we are interrupted."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1"}
-    # The repo root must be importable for ``-m engine.convert`` in the child.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH")]))
+    """Run ``cmd`` to completion; kill it if we are interrupted.
+
+    It runs isolated in the staging folder (the log's folder), so nothing in the
+    source folder or our working directory can be imported by it.
+    """
+    env = {**os.environ, "TQDM_DISABLE": "1"}
     with open(log, "wb") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
+        proc = child_process.popen(cmd, cwd=log.parent, stdout=fh, stderr=subprocess.STDOUT, env=env)
         try:
             code = proc.wait()
         except BaseException:

