@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-from engine import child_process
+from engine import child_process, staging
 from engine.errors import ConversionError, MissingExtraError
 
 Precision = Literal["int4", "int8", "fp16", "fp32"]
@@ -87,6 +87,7 @@ def convert(
         raise ConversionError(f"{src} does not exist.")
     if out_dir.exists():
         raise ConversionError(f"{out_dir} already exists; remove it or choose another --out.")
+    staging.sweep_stale(out_dir.parent)  # leftovers of conversions killed with -9
     require_convert_extra()
 
     report("checking source", 0.0)
@@ -275,7 +276,7 @@ def _staging_dir(out_dir: Path) -> Iterator[Path]:
     """A temp folder beside ``out_dir`` (same filesystem), removed on any exit."""
     # The SIGTERM handler goes in first so no signal can land between mkdtemp and try.
     with _sigterm_as_interrupt():
-        stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+        stage = Path(tempfile.mkdtemp(prefix=staging.partial_prefix(out_dir), dir=out_dir.parent))
         try:
             yield stage
         finally:
