@@ -37,25 +37,12 @@ def confined_file(folder: Path, name: object, field: str, source: str, base: Pat
     root = Path(folder).resolve()
     path = (base or Path(folder)) / name
     # resolve() follows symlinks, so a link pointing out of the folder is caught too.
-    resolved = path.resolve()
-    if not any(resolved.is_relative_to(r) for r in (root, *_hub_repo(root))):
+    if not path.resolve().is_relative_to(root):
         raise ModelLoadError(
             f"{source} has '{field}' = {name!r}, which leads outside the model folder {folder} "
             "(through '..' or a symlink). Put the file inside the folder and name it relative to it."
         )
     return path
-
-
-def _hub_repo(root: Path) -> tuple[Path, ...]:
-    """The repo folder of a Hugging Face cache snapshot (``models--o--n/snapshots/rev``).
-
-    The hub cache keeps each file once in the repo's ``blobs/`` and links it from the
-    snapshot, so links that stay inside that repo folder are the cache's own.
-    """
-    repo = root.parent.parent
-    if root.parent.name == "snapshots" and repo.name.startswith("models--"):
-        return (repo,)
-    return ()
 
 
 def check_external_data(model: onnx.ModelProto, graph_path: Path, folder: Path) -> None:

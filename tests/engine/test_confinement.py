@@ -86,27 +86,3 @@ def test_external_weights_outside_the_folder_are_refused(folders):
                 entry.value = "../weights.data"
     onnx.save(graph, str(model / "model.onnx"))
     _refused(model, "model.onnx", "'location of the weight", "outside the model folder")
-
-
-def test_a_hugging_face_cache_snapshot_with_links_into_its_blobs_loads(tiny_models, tmp_path):
-    # The hub cache keeps each file once in the repo's blobs/ and links it from
-    # snapshots/<revision>/: those links stay inside the repo, so the folder is fine.
-    repo = tmp_path / "hub" / "models--org--tiny"
-    blobs, snapshot = repo / "blobs", repo / "snapshots" / "0123abc"
-    blobs.mkdir(parents=True)
-    snapshot.mkdir(parents=True)
-    for i, source in enumerate(sorted((tiny_models / "genai").iterdir())):
-        blob = blobs / f"blob{i}"
-        shutil.copy(source, blob)
-        (snapshot / source.name).symlink_to(blob)
-    assert read_info(snapshot).name
-    assert load_model(snapshot).runner is not None
-
-
-def test_a_snapshot_link_out_of_its_repo_is_still_refused(folders, tmp_path):
-    model, outside = folders
-    snapshot = tmp_path / "hub" / "models--org--m" / "snapshots" / "0123abc"
-    shutil.copytree(model, snapshot)
-    (snapshot / "link.onnx").symlink_to(outside / "model.onnx")
-    _name_graph(snapshot, "link.onnx")
-    _refused(snapshot, "'model.decoder.filename'", "outside the model folder")
