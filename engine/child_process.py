@@ -15,7 +15,7 @@ goes through here, so three rules hold everywhere:
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import os
 import signal
 import subprocess
@@ -75,12 +75,8 @@ def _pdeathsig_hook() -> Callable[[], None] | None:
     Linux sends it when the forking *thread* ends; Hearth's callers wait on their
     children from the thread that started them, so that is the parent's life.
     """
-    if not sys.platform.startswith("linux"):
-        return None
-    libc_name = ctypes.util.find_library("c") or "libc.so.6"
-    try:
-        prctl = ctypes.CDLL(libc_name, use_errno=True).prctl
-    except (OSError, AttributeError):
+    prctl = _prctl()
+    if prctl is None:
         return None
     parent = os.getpid()  # resolved before fork: the hook itself does as little as possible
 
@@ -91,6 +87,20 @@ def _pdeathsig_hook() -> Callable[[], None] | None:
             os._exit(1)
 
     return hook
+
+
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's prctl, looked up once in this process's own symbols.
+
+    Not ``ctypes.util.find_library``: that spawns ldconfig and a compiler on every call.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
 
 
 def _pid_alive_windows(pid: int) -> bool:
