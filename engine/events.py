@@ -29,15 +29,22 @@ class SamplingParams:
     max_new_tokens: int = 512
     stop: tuple[str, ...] = ()
     ignore_eos: bool = False  # suppress end-of-sequence tokens (benchmarks, tests)
+    logprobs: bool = False  # report each chosen token's log-probability
+    top_logprobs: int = 0  # and this many most likely alternatives (at most 20)
 
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """How to open a model: provider, threads and the context the KV cache is sized to."""
+    """How to open a model: provider, threads, the context each KV slot holds, and how many slots.
+
+    One slot serves one conversation (the app); a server batches up to ``slots``
+    sequences, and KV memory grows with the count.
+    """
 
     provider: ProviderChoice = "auto"
     threads: int | None = None
     context_length: int = 4096
+    slots: int = 1
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,23 @@ class PrefillProgress:
 
 
 @dataclass(frozen=True)
+class TokenLogprob:
+    """One token's log-probability under the model (before temperature and filters)."""
+
+    token_id: int
+    logprob: float
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class StepLogprobs:
+    """The chosen token's log-probability and the most likely alternatives at that step."""
+
+    chosen: TokenLogprob
+    top: tuple[TokenLogprob, ...] = ()
+
+
+@dataclass(frozen=True)
 class GenerationEvent:
     """One streamed step. The last event of a stream has ``finish_reason`` set."""
 
@@ -104,4 +128,5 @@ class GenerationEvent:
     finish_reason: FinishReason | None = None
     error: str | None = None
     dropped_messages: int = 0
+    logprobs: StepLogprobs | None = None
     extra: dict[str, float] = field(default_factory=dict, compare=False, hash=False)

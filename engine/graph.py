@@ -6,13 +6,12 @@ attention op and weights, and returns a ``GraphSpec`` the runner follows.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from engine.errors import ModelLoadError, UnsupportedModelError
 
@@ -20,6 +19,7 @@ _PAST_RE = re.compile(r"^past_key_values\.(\d+)\.(key|value)$")
 _PRESENT_RE = re.compile(r"^present\.(\d+)\.(key|value)$")
 _KNOWN_INPUTS = {"input_ids", "attention_mask", "position_ids"}
 ARGMAX_OUTPUT = "hearth_argmax"
+POSITIONS_INPUT = "hearth_logits_positions"
 _FLOAT_TYPES = {TensorProto.FLOAT: "float32", TensorProto.FLOAT16: "float16"}
 
 
@@ -34,7 +34,8 @@ class GraphSpec:
     shares_kv_buffer: bool
     has_position_ids: bool
     has_attention_mask: bool
-    logits_last_only: bool
+    logits_last_only: bool  # lm_head runs on the trailing positions only, not the whole input
+    positions_input: bool  # how many trailing positions get logits is an input (graph_edits)
     precision: str
     weight_count: int
 
@@ -64,7 +65,7 @@ def inspect_graph(model: onnx.ModelProto, head_size_hint: int = 0) -> GraphSpec:
     inputs = {i.name: i for i in graph.input}
     outputs = {o.name for o in graph.output}
     past = {n for n in inputs if _PAST_RE.match(n)}
-    unknown = sorted(set(inputs) - past - _KNOWN_INPUTS)
+    unknown = sorted(set(inputs) - past - _KNOWN_INPUTS - {POSITIONS_INPUT})
     if unknown or "input_ids" not in inputs:
         raise UnsupportedModelError(
             "This graph's inputs are not a decoder's that Hearth knows how to drive "
@@ -95,13 +96,14 @@ def inspect_graph(model: onnx.ModelProto, head_size_hint: int = 0) -> GraphSpec:
         shares_kv_buffer="GroupQueryAttention" in ops,
         has_position_ids="position_ids" in inputs,
         has_attention_mask="attention_mask" in inputs,
-        logits_last_only=_logits_seq_dim(graph) == 1,
+        logits_last_only=logits_seq_dim(graph) == 1 or POSITIONS_INPUT in inputs,
+        positions_input=POSITIONS_INPUT in inputs,
         precision=_precision(graph),
         weight_count=_weight_count(graph),
     )
 
 
-def _logits_seq_dim(graph: onnx.GraphProto) -> int | None:
+def logits_seq_dim(graph: onnx.GraphProto) -> int | None:
     out = next(o for o in graph.output if o.name == "logits")
     dims = out.type.tensor_type.shape.dim
     return dims[1].dim_value if len(dims) == 3 and dims[1].HasField("dim_value") else None
@@ -147,86 +149,3 @@ def _weight_count(graph: onnx.GraphProto) -> int:
             continue
         total += count
     return total
-
-
-def slice_logits_to_last(model: onnx.ModelProto) -> bool:
-    """Compute lm_head for the last position only (prefill then skips S-1 rows).
-
-    Returns True when the graph was changed. Graphs already pruned are left alone.
-    """
-    graph = model.graph
-    if _logits_seq_dim(graph) == 1:
-        return False
-    head = next((n for n in graph.node if "logits" in n.output), None)
-    if head is None or head.op_type not in ("MatMul", "MatMulNBits"):
-        return False
-    hidden = head.input[0]
-    index = helper.make_tensor("/hearth/last_index", TensorProto.INT64, [1], [-1])
-    graph.initializer.append(index)
-    sliced = "/hearth/last_hidden"
-    gather = helper.make_node("Gather", [hidden, index.name], [sliced], name="/hearth/LastPosition", axis=1)
-    graph.node.insert(list(graph.node).index(head), gather)
-    head.input[0] = sliced
-    out = next(o for o in graph.output if o.name == "logits")
-    out.type.tensor_type.shape.dim[1].ClearField("dim_param")
-    out.type.tensor_type.shape.dim[1].dim_value = 1
-    return True
-
-
-def alias_reshaped_weights(model: onnx.ModelProto) -> int:
-    """Turn ``Reshape(weight, constant shape)`` into a second view of the same bytes on disk.
-
-    The GenAI builder ties the embedding to lm_head through such a Reshape. Left
-    alone, ONNX Runtime either folds it into a reshaped copy of the weight (28 MB
-    more for SmolLM2's 8-bit head) or runs it on every token. An external
-    initializer can instead name the same file range with the new dimensions.
-
-    Returns:
-        How many Reshape nodes were replaced.
-    """
-    graph = model.graph
-    weights = {init.name: init for init in graph.initializer}
-    constants = {n.output[0]: n for n in graph.node if n.op_type == "Constant"}
-    replaced = 0
-    for node in list(graph.node):
-        weight = weights.get(node.input[0]) if node.op_type == "Reshape" else None
-        if weight is None or weight.data_location != TensorProto.EXTERNAL:
-            continue
-        shape = _constant_ints(node.input[1], weights, constants)
-        if shape is None or any(d <= 0 for d in shape) or math.prod(shape) != math.prod(weight.dims):
-            continue
-        alias = TensorProto()
-        alias.CopyFrom(weight)
-        alias.name = node.output[0]
-        del alias.dims[:]
-        alias.dims.extend(shape)
-        graph.initializer.append(alias)
-        graph.node.remove(node)
-        replaced += 1
-    return replaced
-
-
-def _constant_ints(name: str, weights: dict, constants: dict) -> list[int] | None:
-    if name in weights:
-        tensor = weights[name]
-    elif name in constants:
-        tensor = next((a.t for a in constants[name].attribute if a.name == "value"), None)
-    else:
-        return None
-    if tensor is None or tensor.data_location == TensorProto.EXTERNAL:
-        return None
-    return [int(v) for v in numpy_helper.to_array(tensor).reshape(-1)]
-
-
-def add_argmax_output(model: onnx.ModelProto) -> bool:
-    """Also output the last position's argmax, computed while the logits are still in cache.
-
-    Greedy decoding then reads one integer instead of scanning the vocabulary in
-    Python. Only for graphs whose logits hold the last position alone.
-    """
-    graph = model.graph
-    if _logits_seq_dim(graph) != 1 or any(o.name == ARGMAX_OUTPUT for o in graph.output):
-        return False
-    graph.node.append(helper.make_node("ArgMax", ["logits"], [ARGMAX_OUTPUT], name="/hearth/ArgMax", axis=-1, keepdims=0))
-    graph.output.append(helper.make_tensor_value_info(ARGMAX_OUTPUT, TensorProto.INT64, ["batch_size", 1]))
-    return True

@@ -1,12 +1,10 @@
-"""The KV cache, owned by the engine and bound to the graph through IOBinding.
+"""The KV cache of graphs that grow it by Concat (optimum and onnx-community exports).
 
-Two kinds, chosen from the graph:
-- ``SharedKVCache`` for GroupQueryAttention graphs: one buffer per layer, allocated
-  once at the chosen context length and bound as both past and present, so nothing
-  is copied per token.
-- ``ConcatKVCache`` for graphs that grow their cache by Concat: each step's present
-  OrtValues are bound as the next step's past, never passing through numpy.
-Both know only how many positions they hold; the runner tracks which token ids.
+Each step's present OrtValues are bound as the next step's past, never passing
+through numpy. Every sequence's past has its own shape, so such a graph cannot run
+several sequences in one batch: it has one slot. GroupQueryAttention graphs use
+``engine.kv_pool.KVPool`` instead. The cache knows only how many positions it holds;
+the runner tracks which token ids.
 """
 
 from __future__ import annotations
@@ -15,51 +13,7 @@ import numpy as np
 import onnxruntime as ort
 
 from engine.graph import GraphSpec
-
-
-def _names(layer: int) -> tuple[str, str, str, str]:
-    return (
-        f"past_key_values.{layer}.key",
-        f"past_key_values.{layer}.value",
-        f"present.{layer}.key",
-        f"present.{layer}.value",
-    )
-
-
-class SharedKVCache:
-    """Preallocated per-layer buffers that serve as past and present at once."""
-
-    def __init__(self, spec: GraphSpec, context_length: int, device: str) -> None:
-        shape = [1, spec.kv_heads, context_length, spec.head_size]
-        dtype = np.dtype(spec.kv_dtype)
-        self.length = 0
-        self.capacity = context_length
-        self._buffers = [
-            (
-                ort.OrtValue.ortvalue_from_shape_and_type(shape, dtype, device, 0),
-                ort.OrtValue.ortvalue_from_shape_and_type(shape, dtype, device, 0),
-            )
-            for _ in range(spec.num_layers)
-        ]
-        self._bound_to: object | None = None
-
-    def bind(self, binding: ort.IOBinding) -> None:
-        if self._bound_to is binding:
-            return  # the same buffers stay bound for the cache's whole life
-        for layer, (key, value) in enumerate(self._buffers):
-            past_k, past_v, present_k, present_v = _names(layer)
-            binding.bind_ortvalue_input(past_k, key)
-            binding.bind_ortvalue_input(past_v, value)
-            binding.bind_ortvalue_output(present_k, key)
-            binding.bind_ortvalue_output(present_v, value)
-        self._bound_to = binding
-
-    def advance(self, binding: ort.IOBinding, new_tokens: int) -> None:
-        self.length += new_tokens
-
-    def trim(self, length: int) -> None:
-        # Positions past `length` are simply overwritten by the next step.
-        self.length = min(self.length, length)
+from engine.kv_pool import kv_names as _names
 
 
 class ConcatKVCache:

@@ -11,14 +11,8 @@ import onnxruntime as ort
 from engine.confine import check_external_data, confined_file
 from engine.errors import ModelLoadError
 from engine.events import LoadOptions, LoadReport, ModelInfo
-from engine.graph import (
-    GraphSpec,
-    add_argmax_output,
-    alias_reshaped_weights,
-    inspect_graph,
-    load_graph,
-    slice_logits_to_last,
-)
+from engine.graph import GraphSpec, inspect_graph, load_graph
+from engine.graph_edits import add_argmax_output, alias_reshaped_weights, logits_for_trailing_positions
 from engine.graph_outline import read_outline
 from engine.info_cache import cached_spec
 from engine.memory import anonymous_ranges, collapse_to_huge_pages, release_mapped_files
@@ -179,7 +173,7 @@ class LoadedModel:
         self.spec = inspect_graph(proto, head_size_hint(self.files))
         check_against_graph(self.files.genai, self.files.config, self.spec, self.files.folder)
         self.info = describe(self.files, self.spec)
-        sliced = slice_logits_to_last(proto)
+        sliced = logits_for_trailing_positions(proto)
         if sliced:
             self.spec = inspect_graph(proto, head_size_hint(self.files))
         aliased = alias_reshaped_weights(proto)
@@ -212,7 +206,7 @@ class LoadedModel:
         self.huge_pages = collapse_to_huge_pages(since=before_load)
         device = {"cuda": "cuda", "dml": "dml"}.get(attempt.choice, "cpu")
         try:
-            self.runner = DecoderRunner(session, self.spec, context, device)
+            self.runner = DecoderRunner(session, self.spec, context, device, options.slots)
         except Exception as exc:  # ONNX Runtime and numpy raise many types for a bad shape
             raise ModelLoadError(
                 f"The model in {self.files.folder} could not be prepared to run "

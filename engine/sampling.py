@@ -33,6 +33,8 @@ def validate(params: SamplingParams) -> None:
         problems.append(f"repetition_window must be 0 or positive (got {params.repetition_window})")
     if params.max_new_tokens < 1:
         problems.append(f"max_new_tokens must be at least 1 (got {params.max_new_tokens})")
+    if not 0 <= params.top_logprobs <= 20:
+        problems.append(f"top_logprobs must be between 0 and 20 (got {params.top_logprobs})")
     if params.seed is not None and params.seed < 0:
         problems.append(f"seed must be 0 or positive (got {params.seed})")
     if problems:

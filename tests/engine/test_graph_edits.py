@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.graph import alias_reshaped_weights, inspect_graph, load_graph, slice_logits_to_last
+from engine.graph import inspect_graph, load_graph
+from engine.graph_edits import alias_reshaped_weights, logits_for_trailing_positions
 from engine.memory import release_mapped_files
 from engine.model import head_size_hint, locate
 
@@ -14,11 +15,12 @@ def proto(default_model_dir):
     return load_graph(locate(default_model_dir).graph)
 
 
-def test_logits_are_sliced_to_the_last_position(proto):
+def test_logits_are_computed_for_the_trailing_positions_only(proto):
     assert not inspect_graph(proto, 64).logits_last_only
-    assert slice_logits_to_last(proto)
-    assert inspect_graph(proto, 64).logits_last_only
-    assert not slice_logits_to_last(proto)  # already sliced: left alone
+    assert logits_for_trailing_positions(proto)
+    spec = inspect_graph(proto, 64)
+    assert spec.logits_last_only and spec.positions_input
+    assert not logits_for_trailing_positions(proto)  # already edited: left alone
 
 
 def test_tied_embedding_reads_the_head_bytes_without_a_copy(proto):
