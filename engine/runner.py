@@ -75,6 +75,11 @@ class DecoderRunner:
         return self.slot_ids[0]
 
     @property
+    def has_argmax(self) -> bool:
+        """Whether runs also return each row's argmax (``last_argmax``, ``tick_argmax``)."""
+        return self._has_argmax
+
+    @property
     def cached_tokens(self) -> int:
         return len(self.slot_ids[0])
 

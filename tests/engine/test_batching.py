@@ -1,0 +1,128 @@
+"""Several sequences in one model: each gives exactly the greedy ids it gives alone.
+
+The reference for every sequence is the same model run alone in slot 0 of a
+one-slot load (batch 1, today's path), on a tiny random Llama and on the default
+model. Batched rows must not change a single id.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.batching import BatchDecoder, NoFreeSlotError
+from engine.events import LoadOptions, SamplingParams
+from engine.generate import stream_generate
+from engine.model import load_model
+
+from tests.engine.tiny_models import tiny_models_fixture  # noqa: F401 - the tiny_models fixture
+
+GREEDY = SamplingParams(max_new_tokens=24, ignore_eos=True)
+QUESTIONS = (
+    "What is the capital of France?",
+    "Hi",
+    "Write a poem about the sea, please, with rhymes and a title.",
+    "Explain photosynthesis to a child in simple words and short sentences, step by step.",
+)
+
+
+def _prompts(model) -> list[list[int]]:
+    return [model.codec.encode_chat([{"role": "user", "content": q}]) for q in QUESTIONS]
+
+
+def _alone(folder, prompts, params=GREEDY) -> list[list[int]]:
+    model = load_model(folder, LoadOptions(context_length=512, threads=2))
+    out = []
+    for prompt in prompts:
+        model.runner.reset()
+        out.append([e.token_id for e in stream_generate(model, prompt, params) if e.token_id is not None])
+    return out
+
+
+def _count_runs(model) -> list[int]:
+    calls = [0]
+    run = model.runner.session.run_with_iobinding
+
+    def counted(*args, **kwargs):
+        calls[0] += 1
+        return run(*args, **kwargs)
+
+    model.runner.session.run_with_iobinding = counted
+    return calls
+
+
+def _drain(batch: BatchDecoder, ticks: list[int] | None = None, calls: list[int] | None = None) -> dict:
+    ids: dict = {}
+    while batch.busy:
+        before = calls[0] if calls else 0
+        for seq, event in batch.step():
+            if event.token_id is not None:
+                ids.setdefault(seq, []).append(event.token_id)
+        if ticks is not None and calls is not None:
+            ticks.append(calls[0] - before)
+    return ids
+
+
+@pytest.fixture(params=["tiny", "default"])
+def folder(request, tiny_models, default_model_dir):
+    return tiny_models / "genai" if request.param == "tiny" else default_model_dir
+
+
+def test_four_sequences_of_different_lengths_decode_together_as_they_do_alone(folder):
+    model = load_model(folder, LoadOptions(context_length=512, threads=2, slots=4))
+    prompts = _prompts(model)
+    assert len({len(p) for p in prompts}) == 4
+    batch = BatchDecoder(model)
+    seqs = [batch.add(p, GREEDY) for p in prompts]
+    calls = _count_runs(model)
+    # Prefill all four first, so that every later step is one decode tick of all four.
+    while any(s.stats.prefill_end is None for s in seqs):
+        batch.step()
+    ticks: list[int] = []
+    ids_after_prefill = {s: list(s.tokens) for s in seqs}
+    rest = _drain(batch, ticks, calls)
+    assert ticks and all(t == 1 for t in ticks), "each decode tick must be one session run"
+    got = [ids_after_prefill[s] + rest.get(s, []) for s in seqs]
+    assert got == _alone(folder, prompts)
+
+
+def test_prefill_chunks_between_ticks_leave_a_decoding_sequence_unchanged(folder):
+    model = load_model(folder, LoadOptions(context_length=512, threads=2, slots=2))
+    short, long = _prompts(model)[1], _prompts(model)[3] * 3
+    batch = BatchDecoder(model, prefill_chunk=8)  # the long prompt takes many chunks
+    first = batch.add(short, GREEDY)
+    while first.stats.prefill_end is None:
+        batch.step()
+    batch.step()  # first decodes alone for a tick
+    second = batch.add(long, GREEDY)
+    ids = _drain(batch)
+    assert ids[second] == second.tokens  # every token came out as an event
+    assert [first.tokens, second.tokens] == _alone(folder, [short, long])
+
+
+def test_an_ended_sequence_frees_its_slot_for_a_new_one(tiny_models):
+    folder = tiny_models / "genai"
+    model = load_model(folder, LoadOptions(context_length=256, threads=2, slots=2))
+    prompts = _prompts(model)
+    batch = BatchDecoder(model)
+    quick = batch.add(prompts[0], SamplingParams(max_new_tokens=3, ignore_eos=True))
+    slow = batch.add(prompts[1], GREEDY)
+    with pytest.raises(NoFreeSlotError):
+        batch.add(prompts[2], GREEDY)
+    while not quick.done:
+        batch.step()
+    assert batch.free_slots == 1
+    late = batch.add(prompts[2], GREEDY)
+    assert late.slot == quick.slot
+    _drain(batch)
+    assert [slow.tokens, late.tokens] == _alone(folder, [prompts[1], prompts[2]])
+
+
+def test_a_cancelled_sequence_frees_its_slot_at_the_next_step(tiny_models):
+    model = load_model(tiny_models / "genai", LoadOptions(context_length=256, threads=2, slots=2))
+    batch = BatchDecoder(model)
+    seq = batch.add(_prompts(model)[0], GREEDY)
+    batch.step()
+    seq.cancel.set()
+    events = batch.step()
+    assert [(s, e.finish_reason) for s, e in events] == [(seq, "cancelled")]
+    assert batch.free_slots == 2 and not batch.busy
