@@ -197,8 +197,7 @@ JAPANESE = "これは日本語のテキストです。エンコーディング�
 
 def test_a_stray_byte_does_not_turn_utf8_into_binary(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
-    data = CHINESE.encode("utf-8")
-    path.write_bytes(data[:300] + b"\xff" + data[300:])
+    path.write_bytes(CHINESE[:100].encode("utf-8") + b"\xff" + CHINESE[100:].encode("utf-8"))
     doc = extract(path)
     assert doc.text == CHINESE[:100] + "\ufffd" + CHINESE[100:]
     assert doc.encoding == "utf-8"
