@@ -53,8 +53,8 @@ def extract(
     Args:
         path: The file.
         progress: Called with ``(done, total)``: per page for PDF, once at the end otherwise.
-        cancel: Checked before reading and between PDF pages; when set,
-            ``ExtractionCancelled`` is raised.
+        cancel: Checked before reading and at bounded intervals while reading (pages,
+            paragraphs, parser input, unzipping); when set, ``ExtractionCancelled`` is raised.
         max_bytes: Larger files are refused before reading.
 
     Raises:
@@ -70,13 +70,13 @@ def extract(
     if kind == "pdf":
         text, pages = read_pdf(file, progress, cancel)
     elif kind == "docx":
-        text, pages = read_docx(file)
+        text, pages = read_docx(file, cancel)
     else:
         decoded = decode(file.read_bytes(), file.name)
         text, encoding, note = decoded.text, decoded.encoding, decoded.note
         if kind == "html":
-            text = html_to_text(text)
-        pages = paragraph_spans(text)
+            text = html_to_text(text, cancel, file.name)
+        pages = paragraph_spans(text, cancel=cancel, name=file.name)
     if not text.strip():
         raise DocumentError(no_text_message(file.name, kind))
     if kind != "pdf" and progress:

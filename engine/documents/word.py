@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from engine.documents.kinds import damaged
-from engine.documents.model import Span
+from engine.documents.model import ExtractionCancelled, Span, check_cancel
 from engine.documents.spans import line_spans
+from engine.documents.zip_limits import check_zip
 from engine.errors import DocumentError
 
+_CANCEL_EVERY = 1024  # paragraphs or tables between cancel checks
 
-def read_docx(file: Path) -> tuple[str, tuple[Span, ...]]:
+
+def read_docx(file: Path, cancel: threading.Event | None = None) -> tuple[str, tuple[Span, ...]]:
     import docx  # deferred like pypdf
 
     with file.open("rb") as handle:
@@ -20,20 +24,25 @@ def read_docx(file: Path) -> tuple[str, tuple[Span, ...]]:
             f"{file.name} is password-protected or is an old Word file renamed to .docx. "
             "Open it in Word, remove the password, and save it as .docx."
         )
+    check_zip(file, cancel)  # before python-docx inflates and parses anything
     try:
         document = docx.Document(str(file))
-        lines = _docx_lines(document)
+        lines = _docx_lines(document, cancel, file.name)
+    except ExtractionCancelled:
+        raise
     except Exception:  # PackageNotFoundError, BadZipFile, lxml and KeyError all mean "damaged"
         raise damaged(file.name, "Word (.docx)") from None
     return "\n".join(lines), line_spans(lines)
 
 
-def _docx_lines(document: object) -> list[str]:
+def _docx_lines(document: object, cancel: threading.Event | None, name: str) -> list[str]:
     """Non-empty paragraphs and table rows in reading order, one per line."""
     from docx.table import Table
 
     lines: list[str] = []
-    for block in document.iter_inner_content():  # type: ignore[attr-defined]
+    for count, block in enumerate(document.iter_inner_content()):  # type: ignore[attr-defined]
+        if count % _CANCEL_EVERY == 0:
+            check_cancel(cancel, name)
         if isinstance(block, Table):
             lines.extend(_table_rows(block))
         else:

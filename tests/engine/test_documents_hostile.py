@@ -224,3 +224,13 @@ def test_guessed_western_encoding_is_named_and_utf8_is_silent(tmp_path: Path) ->
     assert doc.text == "naïve café — 10 €\n" and doc.encoding == "cp1252" and "Windows-1252" in doc.note
     path.write_text("plain café\n", encoding="utf-8")
     assert (extract(path).encoding, extract(path).note) == ("utf-8", "")
+
+
+def test_docx_with_too_much_xml_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.documents import zip_limits
+
+    monkeypatch.setattr(zip_limits, "MAX_XML_BYTES", 512 * 1024)
+    body = paragraphs_xml([os.urandom(8).hex() for _ in range(30_000)])  # about 2 MB, compresses ~3x
+    path = docx_with_body(tmp_path / "long.docx", body)
+    with pytest.raises(DocumentError, match=r"long\.docx holds \d\.\d MB of XML when unpacked"):
+        bounded(lambda: extract(path), timeout=30)
