@@ -10,7 +10,6 @@ import re
 import struct
 import threading
 import tracemalloc
-import zipfile
 from pathlib import Path
 
 import pytest
