@@ -80,6 +80,7 @@ class MainWindow(QMainWindow):
         self.replies_finished = 0  # how many replies ended (tests and the self-test wait on it)
         self.last_finished: GenerationEvent | None = None
         self._attach_id = 0
+        self._extracting: dict[int, ExtractRequest] = {}  # still being read, by request id
         self._reply: MessageWidget | None = None
         self._reply_text = ""
         self._unsaved_tokens = 0
@@ -170,7 +171,7 @@ class MainWindow(QMainWindow):
         self.composer.send_requested.connect(self.send)
         self.composer.stop_requested.connect(self._on_composer_stop_requested)
         self.composer.attach_requested.connect(self._on_composer_attach_requested)
-        self.composer.attachment_removed.connect(lambda _rid: self._update_budget_note())
+        self.composer.attachment_removed.connect(self._on_composer_attachment_removed)
         self.chat.regenerate_requested.connect(self.regenerate)
         self.chat.edit_requested.connect(self._on_chat_edit_requested)
         self.chat.copied.connect(lambda _t: self.statusBar().showMessage("Copied to the clipboard", 2000))
@@ -557,7 +558,16 @@ class MainWindow(QMainWindow):
         for file in files:
             self._attach_id += 1
             self.composer.add_attachment(PendingAttachment(self._attach_id, Path(file).name))
-            self.bridge.extract_requested.emit(ExtractRequest(self._attach_id, file))
+            request = ExtractRequest(self._attach_id, file)
+            self._extracting[request.request_id] = request
+            self.bridge.extract_requested.emit(request)
+
+    def _on_composer_attachment_removed(self, request_id: int) -> None:
+        # A chip removed while its file is read stops the reading (the readers check this event).
+        request = self._extracting.pop(request_id, None)
+        if request is not None:
+            request.cancel.set()
+        self._update_budget_note()
 
     def _on_composer_attach_requested(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Attach documents")
@@ -565,6 +575,7 @@ class MainWindow(QMainWindow):
             self.attach_files(files)
 
     def _on_jobs_document_extracted(self, extracted: DocumentExtracted) -> None:
+        self._extracting.pop(extracted.request_id, None)
         if extracted.request_id not in self.composer.attachments:
             return  # removed while it was being read
         doc = extracted.document
