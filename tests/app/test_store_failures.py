@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import os
 import sqlite3
+import threading
 import time
 from contextlib import contextmanager
 
@@ -300,13 +301,26 @@ def test_a_write_that_fails_is_a_quick_notice_and_changes_nothing(qtbot, hearth_
     w.close()
 
 
+class _HeldBackend(ScriptedBackend):
+    """Holds its reply until ``release``, so the test can end it with an error of its own first."""
+
+    def __init__(self) -> None:
+        super().__init__(words=[" late"])
+        self.release = threading.Event()
+
+    def _events(self, cancel, on_prefill):
+        self.release.wait(10)
+        yield from super()._events(cancel, on_prefill)
+
+
 @pytest.mark.parametrize("failure", ["locked", "full"])
 def test_an_empty_reply_that_failed_is_dropped_without_blocking_and_later_from_disk(qtbot, hearth_home, disk,
                                                                                     failure, monkeypatch):
     import app.store_writer as store_writer
 
     monkeypatch.setattr(store_writer, "RETRY_SECONDS", 0.2)
-    w = _open(qtbot, ScriptedBackend(words=[" late"], delay=3.0))  # the first token is far off
+    backend = _HeldBackend()
+    w = _open(qtbot, backend)
     w.composer.set_text("go")
     qtbot.keyClick(w.composer.edit, Qt.Key.Key_Return)
     assert w.state is AppState.PREFILLING and w._reply_text == ""
@@ -319,6 +333,7 @@ def test_an_empty_reply_that_failed_is_dropped_without_blocking_and_later_from_d
         assert [(m.role, m.text) for m in w.chat.messages] == [("user", "go")]
         assert [m.role for m in w.store.messages(w.conversation_id)] == ["user"]
     qtbot.waitUntil(lambda: _stored_messages(hearth_home) == [("user", "go")], timeout=10_000)
+    backend.release.set()  # the engine's own late events are ignored; its thread ends before the window
     w.close()
 
 
@@ -338,3 +353,28 @@ def test_search_finds_reply_text_that_is_not_saved_yet(tmp_path):
         locker.rollback()
         locker.close()
         store.close()
+
+
+def test_a_queued_update_never_lands_on_a_reply_whose_id_was_handed_out_again(tmp_path):
+    from app.store import Store
+
+    path = tmp_path / "c.sqlite3"
+    store = Store(path)
+    cid = store.create_conversation("Race")
+    store.add_message(cid, "user", "hi")
+    old = store.add_message(cid, "assistant", "", complete=False)
+    locker = _real_connect(str(path), isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    store.update_message(old, "the old reply", finish_reason="stop", complete=True)
+    time.sleep(0.3)  # the writer is now waiting for the lock with that update in hand
+    locker.rollback()
+    locker.close()
+    new = store.restart_reply(cid, old, "m")  # regenerate wins the lock; SQLite reuses the id
+    assert new == old
+    assert store.writer.flush(5)
+    store.close()
+    db = _real_connect(str(path))
+    try:
+        assert db.execute("SELECT content, complete FROM messages WHERE id = ?", (new,)).fetchone() == ("", 0)
+    finally:
+        db.close()
