@@ -61,10 +61,9 @@ class Chip(QFrame):
         layout.setContentsMargins(8, 2, 2, 2)
         self.label = QLabel()
         layout.addWidget(self.label)
-        close = QToolButton()
+        self.close_button = close = QToolButton()
         close.setText("✕")
         close.setAutoRaise(True)
-        close.setToolTip("Remove this attachment")
         close.clicked.connect(lambda: self.removed.emit(self.request_id))
         layout.addWidget(close)
         self.update_item(item)
@@ -72,8 +71,12 @@ class Chip(QFrame):
     def update_item(self, item: PendingAttachment) -> None:
         if item.document is None:
             self.label.setText(f"{item.name} · reading…")
+            self.close_button.setToolTip("Stop reading and remove this attachment")
         else:
             self.label.setText(f"{item.name} · {item.tokens:,} tokens")
+            self.close_button.setToolTip("Remove this attachment")
+        # How the file was read, when that was a guess (say, a legacy encoding).
+        self.label.setToolTip(item.document.note if item.document is not None else "")
 
 
 class Composer(QWidget):

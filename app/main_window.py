@@ -47,13 +47,14 @@ from app.chat_view import ChatView, MessageWidget
 from app.composer import Composer, PendingAttachment
 from app.conversation_list import ConversationList
 from app.convert_dialog import ConvertDialog
-from app.metrics_bar import MetricsBar, footer_from_stats, footer_text, stats_of
+from app.metrics_bar import MetricsBar, footer_text, stats_of
 from app.model_picker import ModelPicker
 from app.prompt import ComposedPrompt, Turn, document_budget
 from app.recovery import StoreAlerts, database_guarded, open_store
 from app.settings_panel import SettingsPanel
 from app.state import AppState
 from app.store import Attachment, Store
+from app.window_conversations import ConversationCommands
 from engine import paths
 from engine.events import GenerationEvent, PrefillProgress
 
@@ -63,7 +64,7 @@ SAVE_EVERY_TOKENS = 8  # a crash loses at most this many streamed tokens
 SAVE_EVERY_SECONDS = 1.0
 
 
-class MainWindow(QMainWindow):
+class MainWindow(ConversationCommands, QMainWindow):
     def __init__(self, backend: Backend | None = None, store: Store | None = None) -> None:
         super().__init__()
         self.setWindowTitle("Hearth")
@@ -80,6 +81,7 @@ class MainWindow(QMainWindow):
         self.replies_finished = 0  # how many replies ended (tests and the self-test wait on it)
         self.last_finished: GenerationEvent | None = None
         self._attach_id = 0
+        self._extracting: dict[int, ExtractRequest] = {}  # still being read, by request id
         self._reply: MessageWidget | None = None
         self._reply_text = ""
         self._unsaved_tokens = 0
@@ -170,7 +172,7 @@ class MainWindow(QMainWindow):
         self.composer.send_requested.connect(self.send)
         self.composer.stop_requested.connect(self._on_composer_stop_requested)
         self.composer.attach_requested.connect(self._on_composer_attach_requested)
-        self.composer.attachment_removed.connect(lambda _rid: self._update_budget_note())
+        self.composer.attachment_removed.connect(self._on_composer_attachment_removed)
         self.chat.regenerate_requested.connect(self.regenerate)
         self.chat.edit_requested.connect(self._on_chat_edit_requested)
         self.chat.copied.connect(lambda _t: self.statusBar().showMessage("Copied to the clipboard", 2000))
@@ -375,49 +377,6 @@ class MainWindow(QMainWindow):
                                  f"{failure.kind.capitalize()} failed: {failure.message}",
                                  "info" if failure.message == "Cancelled." else "error")
 
-    # -- conversations --------------------------------------------------------------------
-    def _on_conversations_new_requested(self) -> None:
-        if self.state.answering:
-            return
-        self.conversation_id = None
-        self.chat.clear()
-        self.composer.end_edit()
-        self.conversations.list.clearSelection()
-        self.conversations.list.setCurrentItem(None)
-        self.composer.edit.setFocus()
-
-    def open_conversation(self, conversation_id: int) -> None:
-        if self.state.answering:
-            return
-        self.conversation_id = conversation_id
-        self.chat.clear()
-        self.composer.end_edit()
-        for m in self.store.messages(conversation_id):
-            title = "You" if m.role == "user" else (m.model or "Assistant")
-            self.chat.add_message(m.id, m.role, m.content, title, [a.name for a in m.attachments],
-                                  footer_from_stats(m.stats) if m.role == "assistant" else "")
-            if m.role == "assistant" and not m.complete:
-                self.chat.add_notice("This reply was interrupted before it finished.", "info")
-        self.chat.refresh_actions(self.state is AppState.IDLE)
-
-    def _on_conversations_rename_requested(self, conversation_id: int) -> None:
-        conv = self.store.conversation(conversation_id)
-        if conv is None:
-            return
-        title = self._ask_text("Rename chat", "New name:", conv.title)
-        if title and title.strip():
-            self.store.rename_conversation(conversation_id, title.strip())
-            self.conversations.reload()
-
-    def _on_conversations_delete_requested(self, conversation_id: int) -> None:
-        if self.state.answering:
-            return
-        if self._confirm("Delete chat", "Delete this chat and all its messages?"):
-            self.store.delete_conversation(conversation_id)
-            if conversation_id == self.conversation_id:
-                self._on_conversations_new_requested()
-            self.conversations.reload()
-
     # Dialog hooks, replaced in tests.
     def _confirm(self, title: str, text: str) -> bool:
         answer = QMessageBox.question(self, title, text)
@@ -428,7 +387,7 @@ class MainWindow(QMainWindow):
         return text if ok else None
 
     # -- chatting -------------------------------------------------------------------------
-    @database_guarded
+    @database_guarded("Could not save your message: {problem}. Nothing was sent; try again in a moment.")
     def send(self, text: str) -> None:
         """Send ``text`` (with the attached documents) and start the reply."""
         if self.state is not AppState.IDLE:
@@ -440,23 +399,25 @@ class MainWindow(QMainWindow):
             self.chat.add_notice("Still reading the attached files; send again in a moment.", "info")
             return
         attachments = tuple(Attachment.of(a.document, a.tokens) for a in self.composer.ready_documents() if a.document)
-        if self.conversation_id is None:
-            self.conversation_id = self.store.create_conversation(_title_from(text))
         editing = self.composer.editing_message
-        if editing is not None:
+        if editing is not None and self.conversation_id is not None and not attachments:
             old = next((m for m in self.store.messages(self.conversation_id) if m.id == editing), None)
-            attachments = attachments or (old.attachments if old else ())
-            self.store.delete_messages_from(self.conversation_id, editing)
+            attachments = old.attachments if old else ()
+        # One transaction; if it fails, nothing below runs and the text stays in the composer.
+        sent = self.store.begin_exchange(self.conversation_id, _title_from(text), text, self.loaded.info.name,
+                                         attachments, replace_from=editing)
+        self.conversation_id = sent.conversation_id
+        if editing is not None:
             self.chat.remove_from(editing)
             self.composer.end_edit()
-        message_id = self.store.add_message(self.conversation_id, "user", text, attachments=attachments)
-        self.chat.add_message(message_id, "user", text, "You", [f"{a.name} ({a.tokens:,} tokens)" for a in attachments])
+        self.chat.add_message(sent.message_id, "user", text, "You",
+                              [f"{a.name} ({a.tokens:,} tokens)" for a in attachments])
         self.composer.set_text("")
         self.composer.clear_attachments()
         self.conversations.reload(select=self.conversation_id)
-        self._start_reply()
+        self._start_reply(sent.reply_id)
 
-    @database_guarded
+    @database_guarded("Could not start a new reply: {problem}. The old one is kept; try again in a moment.")
     def regenerate(self) -> None:
         """Write the last reply again (the engine's cache keeps the prompt)."""
         if self.state is not AppState.IDLE or self.conversation_id is None or self.loaded is None:
@@ -464,9 +425,9 @@ class MainWindow(QMainWindow):
         messages = self.store.messages(self.conversation_id)
         if not messages or messages[-1].role != "assistant":
             return
-        self.store.delete_messages_from(self.conversation_id, messages[-1].id)
+        reply_id = self.store.restart_reply(self.conversation_id, messages[-1].id, self.loaded.info.name)
         self.chat.remove_from(messages[-1].id)
-        self._start_reply()
+        self._start_reply(reply_id)
 
     def stop(self) -> None:
         if self.state in (AppState.PREFILLING, AppState.GENERATING):
@@ -483,14 +444,14 @@ class MainWindow(QMainWindow):
         if widget is not None:
             self.composer.begin_edit(message_id, widget.text)
 
-    def _start_reply(self) -> None:
+    def _start_reply(self, reply_id: int) -> None:
+        """Stream into the empty reply ``reply_id``, already saved; reads only from here on."""
         assert self.conversation_id is not None and self.loaded is not None
         history = self.store.messages(self.conversation_id)
         turns = tuple(Turn(m.role, m.content, tuple(a.document() for a in m.attachments))
-                      for m in history if m.role in ("user", "assistant"))
+                      for m in history if m.role in ("user", "assistant") and m.id != reply_id)
         model = self.loaded.info.name
         snapshot = self.settings.for_model(model)
-        reply_id = self.store.add_message(self.conversation_id, "assistant", "", model=model, complete=False)
         self._reply = self.chat.add_message(reply_id, "assistant", "", model)
         self._reply_text = ""
         self._unsaved_tokens = 0
@@ -538,7 +499,7 @@ class MainWindow(QMainWindow):
         self.metrics.show_event(event)
         self.last_finished = event
         if not self._reply_text and event.finish_reason == "error":
-            self.store.delete_messages_from(self.conversation_id or 0, reply.message_id)
+            self.store.drop_reply(reply.message_id)  # queued: a locked or full disk must not stop us here
             self.chat.remove_message(reply)
         else:
             stats = stats_of(event)
@@ -557,7 +518,16 @@ class MainWindow(QMainWindow):
         for file in files:
             self._attach_id += 1
             self.composer.add_attachment(PendingAttachment(self._attach_id, Path(file).name))
-            self.bridge.extract_requested.emit(ExtractRequest(self._attach_id, file))
+            request = ExtractRequest(self._attach_id, file)
+            self._extracting[request.request_id] = request
+            self.bridge.extract_requested.emit(request)
+
+    def _on_composer_attachment_removed(self, request_id: int) -> None:
+        # A chip removed while its file is read stops the reading (the readers check this event).
+        request = self._extracting.pop(request_id, None)
+        if request is not None:
+            request.cancel.set()
+        self._update_budget_note()
 
     def _on_composer_attach_requested(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Attach documents")
@@ -565,6 +535,7 @@ class MainWindow(QMainWindow):
             self.attach_files(files)
 
     def _on_jobs_document_extracted(self, extracted: DocumentExtracted) -> None:
+        self._extracting.pop(extracted.request_id, None)
         if extracted.request_id not in self.composer.attachments:
             return  # removed while it was being read
         doc = extracted.document

@@ -101,22 +101,25 @@ def _move_aside(path: Path, aside: Path) -> None:
             extra.rename(aside.with_name(aside.name + suffix))
 
 
-def database_guarded(method: F) -> F:
-    """For window commands that write synchronously (send, regenerate): a failed write
-    becomes a notice instead of an exception in a slot. They write before the request
-    starts, so nothing was sent and the window is still idle."""
+def database_guarded(notice: str) -> Callable[[F], F]:
+    """For window commands that write on the GUI thread (send, regenerate, rename, delete):
+    a failed write becomes ``notice`` (``{problem}`` is filled in) instead of an exception in
+    a slot. Each command writes in one transaction before it changes anything on screen, so
+    a failure leaves the window and the database as they were (see app/store.py)."""
 
-    @functools.wraps(method)
-    def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except sqlite3.Error as exc:
-            log.warning("%s failed: %s", method.__name__, exc)
-            self.chat.add_notice(f"Could not save your message: {describe(exc)}. Nothing was sent; "
-                                 "try again in a moment.")
-            return None
+    def decorate(method: F) -> F:
+        @functools.wraps(method)
+        def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.Error as exc:
+                log.warning("%s failed: %s", method.__name__, exc)
+                self.chat.add_notice(notice.format(problem=describe(exc)))
+                return None
 
-    return guarded  # type: ignore[return-value]
+        return guarded  # type: ignore[return-value]
+
+    return decorate
 
 
 class StoreAlerts(QObject):

@@ -6,6 +6,16 @@ assistant messages hold their stats and the model that wrote them. A reply is
 written while it streams (see ``update_message``), so a crash keeps everything up to
 the last write. Those updates go through a writer thread (``StoreWriter``): a locked
 database or a full disk delays them but never blocks or breaks the window.
+
+Every other write (new chat, message, edit, regenerate, rename, delete) stays on the GUI
+thread, because the window needs its outcome at once (the new row ids, or the certainty
+that nothing changed). Its connection waits at most ``GUI_BUSY_TIMEOUT_SECONDS`` for a
+lock, and each command is one transaction: it either happens whole or raises
+``sqlite3.Error`` having changed nothing, which the window turns into a notice (see
+``database_guarded``) while the user's text stays in the composer. Moving these writes to
+the writer thread too would need ids handed out ahead of the database and an in-memory
+overlay of chats that may never be written; a short timeout gives the same "never stuck"
+rule with far less code. Only the streamed text, which must not be lost, is retried.
 """
 
 from __future__ import annotations
@@ -13,13 +23,17 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.store_writer import StoreWriter
+from app.store_writer import PendingUpdate, StoreWriter
 from engine import paths
 from engine.documents import Document, Span
+
+GUI_BUSY_TIMEOUT_SECONDS = 0.15  # the longest the window waits for another program's lock
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -94,6 +108,15 @@ class StoredMessage:
     attachments: tuple[Attachment, ...] = ()
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """What ``begin_exchange`` wrote: the chat, the user's message and the empty reply."""
+
+    conversation_id: int
+    message_id: int
+    reply_id: int
+
+
 def default_path() -> Path:
     return paths.data_dir() / "conversations.sqlite3"
 
@@ -107,7 +130,7 @@ class Store:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or default_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(self.path), isolation_level=None)
+        self.db = sqlite3.connect(str(self.path), isolation_level=None, timeout=GUI_BUSY_TIMEOUT_SECONDS)
         try:
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -117,6 +140,7 @@ class Store:
         except BaseException:
             self.db.close()  # so the caller may move the file aside
             raise
+        self._dropped: dict[int, PendingUpdate] = {}  # what the open transaction made the writer forget
         self.writer = StoreWriter(self.path)
 
     def close(self, timeout: float = 2.0) -> bool:
@@ -125,21 +149,41 @@ class Store:
         self.db.close()
         return saved
 
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One GUI-thread command: all of it or nothing, waiting at most the short busy timeout."""
+        self.db.execute("BEGIN IMMEDIATE")  # the write lock now, so no later statement waits for it
+        try:
+            yield
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.writer.restore(self._dropped)  # the rows stay, so their pending text does too
+            if self.db.in_transaction:
+                with suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+            raise
+        finally:
+            self._dropped = {}
+
     # -- conversations ---------------------------------------------------------------
     def create_conversation(self, title: str) -> int:
+        with self._transaction():
+            return self._insert_conversation(title)
+
+    def _insert_conversation(self, title: str) -> int:
         now = time.time()
         cur = self.db.execute("INSERT INTO conversations(title, created, updated) VALUES (?, ?, ?)", (title, now, now))
         return int(cur.lastrowid)
 
     def conversations(self, search: str = "") -> list[Conversation]:
-        """Newest first; ``search`` matches titles and message text."""
+        """Newest first; ``search`` matches titles and message text, including text not saved yet."""
         if search.strip():
             pattern = f"%{_escape_like(search.strip())}%"
             rows = self.db.execute(
                 "SELECT id, title, updated FROM conversations WHERE title LIKE ?1 ESCAPE '\\' OR id IN "
                 "(SELECT conversation_id FROM messages WHERE content LIKE ?1 ESCAPE '\\') "
-                "ORDER BY updated DESC, id DESC",
-                (pattern,),
+                "OR id IN (SELECT value FROM json_each(?2)) ORDER BY updated DESC, id DESC",
+                (pattern, json.dumps(self._unsaved_matches(search.strip()))),
             )
         else:
             rows = self.db.execute("SELECT id, title, updated FROM conversations ORDER BY updated DESC, id DESC")
@@ -149,16 +193,29 @@ class Store:
         r = self.db.execute("SELECT id, title, updated FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
         return Conversation(r["id"], r["title"], r["updated"]) if r else None
 
+    def _unsaved_matches(self, needle: str) -> list[int]:
+        """Chats whose pending reply text (still on its way to disk) contains ``needle``."""
+        folded = needle.casefold()
+        ids = [i for i, u in self.writer.pending().items() if not u.deleted and folded in u.content.casefold()]
+        if not ids:
+            return []
+        rows = self.db.execute("SELECT DISTINCT conversation_id FROM messages WHERE id IN "
+                               "(SELECT value FROM json_each(?))", (json.dumps(ids),))
+        return [r[0] for r in rows]
+
     def rename_conversation(self, conversation_id: int, title: str) -> None:
-        self.db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
+        with self._transaction():
+            self.db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
 
     def delete_conversation(self, conversation_id: int) -> None:
-        self._forget("conversation_id = ?", (conversation_id,))
-        self.db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+        with self._transaction():
+            self._forget("conversation_id = ?", (conversation_id,))
+            self.db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
 
     def _forget(self, where: str, params: tuple[int, ...]) -> None:
+        """Inside a transaction (we hold the write lock, see app/store_writer.py)."""
         ids = [r[0] for r in self.db.execute(f"SELECT id FROM messages WHERE {where}", params)]
-        self.writer.forget(ids)
+        self._dropped.update(self.writer.forget(ids))
 
     def _touch(self, conversation_id: int) -> None:
         self.db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (time.time(), conversation_id))
@@ -173,19 +230,45 @@ class Store:
         complete: bool = True,
         attachments: tuple[Attachment, ...] = (),
     ) -> int:
-        with self.db:
-            self.db.execute("BEGIN")
-            cur = self.db.execute(
-                "INSERT INTO messages(conversation_id, role, content, created, model, complete) VALUES (?, ?, ?, ?, ?, ?)",
-                (conversation_id, role, content, time.time(), model, int(complete)),
+        with self._transaction():
+            return self._insert_message(conversation_id, role, content, model, complete, attachments)
+
+    def begin_exchange(self, conversation_id: int | None, title: str, text: str, model: str,
+                       attachments: tuple[Attachment, ...] = (), replace_from: int | None = None) -> Exchange:
+        """Send, in one transaction: the chat (new if ``conversation_id`` is None, named ``title``),
+        minus ``replace_from`` and what follows (an edit), plus the user's message and an empty reply."""
+        with self._transaction():
+            if conversation_id is None:
+                conversation_id = self._insert_conversation(title)
+            if replace_from is not None:
+                self._delete_from(conversation_id, replace_from)
+            message_id = self._insert_message(conversation_id, "user", text, attachments=attachments)
+            reply_id = self._insert_message(conversation_id, "assistant", "", model, complete=False)
+        return Exchange(conversation_id, message_id, reply_id)
+
+    def restart_reply(self, conversation_id: int, reply_id: int, model: str) -> int:
+        """Regenerate, in one transaction: drop the reply ``reply_id`` and add an empty one."""
+        with self._transaction():
+            self._delete_from(conversation_id, reply_id)
+            return self._insert_message(conversation_id, "assistant", "", model, complete=False)
+
+    def drop_reply(self, message_id: int) -> None:
+        """Forget a reply that failed before its first word; queued like its updates, so it never raises."""
+        self.writer.delete_message(message_id)
+
+    def _insert_message(self, conversation_id: int, role: str, content: str, model: str = "",
+                        complete: bool = True, attachments: tuple[Attachment, ...] = ()) -> int:
+        cur = self.db.execute(
+            "INSERT INTO messages(conversation_id, role, content, created, model, complete) VALUES (?, ?, ?, ?, ?, ?)",
+            (conversation_id, role, content, time.time(), model, int(complete)),
+        )
+        message_id = int(cur.lastrowid)
+        for a in attachments:
+            self.db.execute(
+                "INSERT INTO attachments(message_id, name, path, kind, text, spans, tokens) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (message_id, a.name, a.path, a.kind, a.text, json.dumps(a.spans), a.tokens),
             )
-            message_id = int(cur.lastrowid)
-            for a in attachments:
-                self.db.execute(
-                    "INSERT INTO attachments(message_id, name, path, kind, text, spans, tokens) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (message_id, a.name, a.path, a.kind, a.text, json.dumps(a.spans), a.tokens),
-                )
-            self._touch(conversation_id)
+        self._touch(conversation_id)
         return message_id
 
     def update_message(
@@ -216,6 +299,8 @@ class Store:
         pending = self.writer.pending()  # not written yet: show it as it will be
         found = []
         for r in rows:
+            if r["id"] in pending and pending[r["id"]].deleted:
+                continue
             content, stats, finish, complete = r["content"], json.loads(r["stats"] or "{}"), r["finish_reason"], r["complete"]
             if r["id"] in pending:
                 u = pending[r["id"]]
@@ -226,7 +311,11 @@ class Store:
         return found
 
     def delete_messages_from(self, conversation_id: int, message_id: int) -> None:
-        """Forget ``message_id`` and everything after it (edit and regenerate)."""
+        """Forget ``message_id`` and everything after it."""
+        with self._transaction():
+            self._delete_from(conversation_id, message_id)
+
+    def _delete_from(self, conversation_id: int, message_id: int) -> None:
         self._forget("conversation_id = ? AND id >= ?", (conversation_id, message_id))
         self.db.execute("DELETE FROM messages WHERE conversation_id = ? AND id >= ?", (conversation_id, message_id))
         self._touch(conversation_id)

@@ -4,7 +4,12 @@ The thread owns its own SQLite connection. Updates are coalesced per message (on
 newest text matters) and stay pending until they are committed: a locked database or a
 full disk only delays them. Pending updates are retried on the next update or after
 ``RETRY_SECONDS``, and ``Store.messages`` shows them meanwhile, so nothing on screen is
-lost. Stdlib only; the window hears about failures through plain callbacks.
+lost. Dropping a reply that failed before its first word is queued the same way.
+
+The thread takes its batch only once it holds the database's write lock, and the GUI
+thread forgets updates of messages it deletes while it holds that lock: so an update
+never lands on a row that was deleted and whose id was handed out again.
+Stdlib only; the window hears about failures through plain callbacks.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ class PendingUpdate:
     stats: dict[str, Any] | None
     finish_reason: str | None
     complete: bool
+    deleted: bool = False  # drop the row instead
 
 
 class StoreWriter:
@@ -53,20 +59,36 @@ class StoreWriter:
                        finish_reason: str | None = None, complete: bool = False) -> None:
         with self._cond:
             old = self._pending.get(message_id)
+            if old is not None and old.deleted:
+                return  # already on its way out
             if stats is None and old is not None:
                 stats = old.stats  # the database's COALESCE, applied before it gets there
             self._pending[message_id] = PendingUpdate(content, stats, finish_reason, complete)
+            self._cond.notify_all()
+
+    def delete_message(self, message_id: int) -> None:
+        """Queue dropping a message (an empty reply that failed); ``Store.messages`` hides it meanwhile."""
+        with self._cond:
+            self._pending[message_id] = PendingUpdate("", None, None, True, deleted=True)
             self._cond.notify_all()
 
     def pending(self) -> dict[int, PendingUpdate]:
         with self._cond:
             return dict(self._pending)
 
-    def forget(self, message_ids: list[int]) -> None:
-        """Drop updates for deleted messages, so they never land on a reused id."""
+    def forget(self, message_ids: list[int]) -> dict[int, PendingUpdate]:
+        """Drop updates for messages being deleted, so they never land on a reused id.
+
+        Call it while holding the write lock; returns what was dropped, for ``restore``."""
         with self._cond:
-            for message_id in message_ids:
-                self._pending.pop(message_id, None)
+            return {i: self._pending.pop(i) for i in message_ids if i in self._pending}
+
+    def restore(self, dropped: dict[int, PendingUpdate]) -> None:
+        """The delete that forgot these did not happen after all: keep them (unless newer ones came)."""
+        with self._cond:
+            for message_id, update in dropped.items():
+                self._pending.setdefault(message_id, update)
+            self._cond.notify_all()
 
     def flush(self, timeout: float) -> bool:
         """Wait until everything is written (or ``timeout``); True if nothing is left."""
@@ -97,6 +119,7 @@ class StoreWriter:
             db = sqlite3.connect(str(self.path), isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS,
                                  check_same_thread=False)
             db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as exc:
             self._report_failure(exc)
             return
@@ -114,10 +137,8 @@ class StoreWriter:
                     self._cond.wait()
                 if not self._pending:
                     return  # closing, all written
-                batch = dict(self._pending)
-                self._busy = True
             try:
-                _write(db, batch)
+                batch = _write(db, self._take)
             except sqlite3.Error as exc:
                 with self._cond:
                     self._busy = False
@@ -141,16 +162,26 @@ class StoreWriter:
             if recovered and self.on_recovered is not None:
                 self.on_recovered()
 
+    def _take(self) -> dict[int, PendingUpdate]:
+        """The batch to write, taken while this thread holds the write lock (see the module doc)."""
+        with self._cond:
+            self._busy = True
+            return dict(self._pending)
+
     def _report_failure(self, exc: sqlite3.Error) -> None:
         log.warning("could not save to %s: %s", self.path, exc)
         if self.on_failed is not None:
             self.on_failed(describe(exc))
 
 
-def _write(db: sqlite3.Connection, batch: dict[int, PendingUpdate]) -> None:
+def _write(db: sqlite3.Connection, take: Callable[[], dict[int, PendingUpdate]]) -> dict[int, PendingUpdate]:
     db.execute("BEGIN IMMEDIATE")
     try:
+        batch = take()
         for message_id, u in batch.items():
+            if u.deleted:
+                db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+                continue
             db.execute(
                 "UPDATE messages SET content = ?, stats = COALESCE(?, stats), finish_reason = ?, complete = ? "
                 "WHERE id = ?",
@@ -162,6 +193,7 @@ def _write(db: sqlite3.Connection, batch: dict[int, PendingUpdate]) -> None:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
+    return batch
 
 
 def describe(exc: sqlite3.Error) -> str:

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from engine.chat_template import RenderCancelled, cancel_scope
 from engine.errors import ContextOverflowError
 from engine.events import GenerationEvent, OverflowPolicy, SamplingParams
 from engine.generate import ProgressCallback, stream_generate
@@ -104,7 +105,11 @@ def stream_chat(
     """Answer the last message of ``messages``; events report any messages dropped."""
     params = params or SamplingParams()
     context = model.runner.context_length
-    fitted = fit_messages(model.codec, messages, context, reply_reserve(params, context), policy)
+    try:
+        with cancel_scope(cancel):  # a template stuck in a loop must not outlast a Stop
+            fitted = fit_messages(model.codec, messages, context, reply_reserve(params, context), policy)
+    except RenderCancelled:
+        return
     for event in stream_generate(model, fitted.ids, params, cancel, on_prefill):
         if fitted.dropped_messages:
             event = dataclasses.replace(event, dropped_messages=fitted.dropped_messages)

@@ -37,3 +37,7 @@ class ConversionError(EngineError):
 
 class MissingExtraError(EngineError):
     """An optional feature needs packages that are not installed."""
+
+
+class ChatTemplateError(EngineError):
+    """The model's chat template failed, tried to escape its sandbox, or ran past its limits."""

@@ -204,8 +204,18 @@ def _locator(doc: Document) -> Callable[[int], int]:
         starts = [span.start for span in doc.pages]
         numbers = [span.first for span in doc.pages]
         return lambda offset: numbers[max(0, bisect_right(starts, offset) - 1)]
-    line_starts = [0] + [match.end() for match in re.finditer("\n", doc.text)]
-    return lambda offset: bisect_right(line_starts, offset)
+    # Count lines from the nearest span start: a list of every line start would hold
+    # millions of ints for a file of millions of short lines.
+    starts = [span.start for span in doc.pages]
+    firsts = [span.first for span in doc.pages]
+
+    def locate(offset: int) -> int:
+        index = bisect_right(starts, offset) - 1
+        if index < 0:
+            return doc.text.count("\n", 0, offset) + 1
+        return firsts[index] + doc.text.count("\n", starts[index], offset)
+
+    return locate
 
 
 # --- ranking and selection ------------------------------------------------------

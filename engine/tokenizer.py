@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from jinja2.exceptions import TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from tokenizers import Tokenizer
 
+from engine.chat_template import MIN_OUTPUT_CHARS, BoundedEnvironment, render_bounded
 from engine.config_files import read_json
 from engine.errors import ModelLoadError
 from engine.model_config import check_tokenizer_config
@@ -51,7 +52,7 @@ class TextCodec:
         self.chat_template: str = template or _CHATML
         self.bos_token = _token_text(config.get("bos_token"))
         self.eos_token = _token_text(config.get("eos_token"))
-        self._env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        self._env = BoundedEnvironment(trim_blocks=True, lstrip_blocks=True)
         self._env.globals["raise_exception"] = _raise_template_error
         try:
             self._template = self._env.from_string(self.chat_template)
@@ -71,18 +72,39 @@ class TextCodec:
     def token_id(self, text: str) -> int | None:
         return self.tokenizer.token_to_id(text)
 
-    def render_chat(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True) -> str:
-        """The prompt text for ``messages``, as the model was trained to see it."""
-        return self._template.render(
-            messages=list(messages),
-            add_generation_prompt=add_generation_prompt,
-            bos_token=self.bos_token or "",
-            eos_token=self.eos_token or "",
-        )
+    def render_chat(
+        self,
+        messages: Sequence[dict[str, str]],
+        add_generation_prompt: bool = True,
+        cancel: threading.Event | None = None,
+    ) -> str:
+        """The prompt text for ``messages``, as the model was trained to see it.
 
-    def encode_chat(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True) -> list[int]:
+        The template is the model's own code: it runs sandboxed, within a time limit
+        and an output size of a few times the messages' length.
+
+        Raises:
+            ChatTemplateError: The template failed or broke a limit; the message says which.
+            RenderCancelled: ``cancel`` was set.
+        """
+        messages = list(messages)
+        size = sum(len(str(m.get("content") or "")) for m in messages)
+        context = {
+            "messages": messages,
+            "add_generation_prompt": add_generation_prompt,
+            "bos_token": self.bos_token or "",
+            "eos_token": self.eos_token or "",
+        }
+        return render_bounded(self._template, context, MIN_OUTPUT_CHARS + 4 * size, cancel=cancel)
+
+    def encode_chat(
+        self,
+        messages: Sequence[dict[str, str]],
+        add_generation_prompt: bool = True,
+        cancel: threading.Event | None = None,
+    ) -> list[int]:
         # The template already writes any BOS, so no special tokens are added here.
-        return self.encode(self.render_chat(messages, add_generation_prompt))
+        return self.encode(self.render_chat(messages, add_generation_prompt, cancel))
 
 
 def _raise_template_error(message: str) -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import functools
 import os
 import sqlite3
+import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 from PySide6.QtCore import Qt
@@ -202,3 +204,177 @@ def test_sending_on_a_full_disk_is_a_notice_and_the_text_stays(qtbot, hearth_hom
     qtbot.waitUntil(lambda: w.replies_finished == 1, timeout=5000)
     w.close()
     assert _stored_reply(hearth_home) == ("Hello there, friend.", 1)
+
+
+# -- every write the window makes on the GUI thread: a locked database or a full disk -------------
+
+@contextmanager
+def _failing(hearth_home, disk, failure: str):
+    """Another process holding the database (a real ``BEGIN EXCLUSIVE``), or a full disk."""
+    if failure == "full":
+        disk.full = True
+        try:
+            yield
+        finally:
+            disk.full = False
+        return
+    locker = _real_connect(str(_db_path(hearth_home)), isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        locker.rollback()
+        locker.close()
+
+
+def _stored_messages(hearth_home) -> list[tuple[str, str]]:
+    db = _real_connect(str(_db_path(hearth_home)), timeout=0.1)
+    try:
+        return [(r[0], r[1]) for r in db.execute("SELECT role, content FROM messages ORDER BY id")]
+    finally:
+        db.close()
+
+
+def _chat_started(qtbot, hearth_home) -> MainWindow:
+    w = _open(qtbot, ScriptedBackend())
+    w.composer.set_text("first question")
+    qtbot.keyClick(w.composer.edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: w.replies_finished == 1 and w.state is AppState.IDLE, timeout=5000)
+    assert w.store.writer.flush(5)
+    return w
+
+
+def _send_new_chat(w: MainWindow) -> None:
+    w._on_conversations_new_requested()
+    w.composer.set_text("a new chat")
+    w.send(w.composer.edit.toPlainText())
+
+
+def _edit(w: MainWindow) -> None:
+    w._on_chat_edit_requested(w.chat.messages[0].message_id)
+    w.composer.set_text("an edited question")
+    w.send(w.composer.edit.toPlainText())
+
+
+def _rename(w: MainWindow) -> None:
+    w._ask_text = lambda *a: "A new name"
+    w._on_conversations_rename_requested(w.conversation_id)
+
+
+def _delete(w: MainWindow) -> None:
+    w._confirm = lambda *a: True
+    w._on_conversations_delete_requested(w.conversation_id)
+
+
+ACTIONS = {"send": _send_new_chat, "regenerate": MainWindow.regenerate, "edit": _edit, "rename": _rename,
+           "delete": _delete}
+
+
+@pytest.mark.parametrize("failure", ["locked", "full"])
+@pytest.mark.parametrize("action", list(ACTIONS))
+def test_a_write_that_fails_is_a_quick_notice_and_changes_nothing(qtbot, hearth_home, disk, failure, action):
+    w = _chat_started(qtbot, hearth_home)
+    cid, before = w.conversation_id, _stored_messages(hearth_home)
+    on_screen = [(m.role, m.text) for m in w.chat.messages]
+    with _failing(hearth_home, disk, failure):
+        start = time.monotonic()
+        ACTIONS[action](w)  # must not raise
+        elapsed = time.monotonic() - start
+    assert elapsed < 0.5, f"{action} took {elapsed:.2f} s on the GUI thread"  # the busy timeout is 5 s
+    assert w.state is AppState.IDLE
+    problem = "locked" if failure == "locked" else "disk is full"
+    assert any(problem in n.text for n in w.chat.notices), [n.text for n in w.chat.notices]
+    assert _stored_messages(hearth_home) == before  # nothing half done
+    assert w.conversations.ids() == [cid] and w.store.conversation(cid).title == "first question"
+    if action == "send":
+        assert w.composer.edit.toPlainText() == "a new chat" and w.chat.messages == []
+    else:
+        assert w.conversation_id == cid and [(m.role, m.text) for m in w.chat.messages] == on_screen
+    if action == "edit":
+        assert w.composer.edit.toPlainText() == "an edited question" and w.composer.editing_message is not None
+    ACTIONS[action](w)  # the database is free again: the same command now works
+    if action in ("send", "regenerate", "edit"):
+        qtbot.waitUntil(lambda: w.replies_finished == 2 and w.state is AppState.IDLE, timeout=5000)
+    assert w.store.writer.flush(5)
+    shown = [(m.role, m.text) for m in w.chat.messages]
+    assert shown == ([(m.role, m.content) for m in w.store.messages(w.conversation_id)] if w.conversation_id else [])
+    w.close()
+
+
+class _HeldBackend(ScriptedBackend):
+    """Holds its reply until ``release``, so the test can end it with an error of its own first."""
+
+    def __init__(self) -> None:
+        super().__init__(words=[" late"])
+        self.release = threading.Event()
+
+    def _events(self, cancel, on_prefill):
+        self.release.wait(10)
+        yield from super()._events(cancel, on_prefill)
+
+
+@pytest.mark.parametrize("failure", ["locked", "full"])
+def test_an_empty_reply_that_failed_is_dropped_without_blocking_and_later_from_disk(qtbot, hearth_home, disk,
+                                                                                    failure, monkeypatch):
+    import app.store_writer as store_writer
+
+    monkeypatch.setattr(store_writer, "RETRY_SECONDS", 0.2)
+    backend = _HeldBackend()
+    w = _open(qtbot, backend)
+    w.composer.set_text("go")
+    qtbot.keyClick(w.composer.edit, Qt.Key.Key_Return)
+    assert w.state is AppState.PREFILLING and w._reply_text == ""
+    with _failing(hearth_home, disk, failure):
+        start = time.monotonic()
+        w._on_engine_generation_finished(w._request_id, ScriptedBackend._event("", 0, "error", error="boom"))
+        elapsed = time.monotonic() - start
+        assert elapsed < 0.5, f"dropping the reply took {elapsed:.2f} s on the GUI thread"
+        assert w.state is AppState.IDLE
+        assert [(m.role, m.text) for m in w.chat.messages] == [("user", "go")]
+        assert [m.role for m in w.store.messages(w.conversation_id)] == ["user"]
+    qtbot.waitUntil(lambda: _stored_messages(hearth_home) == [("user", "go")], timeout=10_000)
+    backend.release.set()  # the engine's own late events are ignored; its thread ends before the window
+    w.close()
+
+
+def test_search_finds_reply_text_that_is_not_saved_yet(tmp_path):
+    from app.store import Store
+
+    store = Store(tmp_path / "c.sqlite3")
+    cid = store.create_conversation("Animals")
+    store.add_message(cid, "user", "tell me something")
+    reply = store.add_message(cid, "assistant", "", complete=False)
+    locker = _real_connect(str(tmp_path / "c.sqlite3"), isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")  # the writer thread cannot save it
+    try:
+        store.update_message(reply, "Wombats have cube-shaped droppings.")
+        assert [c.id for c in store.conversations("CUBE-shaped")] == [cid]
+    finally:
+        locker.rollback()
+        locker.close()
+        store.close()
+
+
+def test_a_queued_update_never_lands_on_a_reply_whose_id_was_handed_out_again(tmp_path):
+    from app.store import Store
+
+    path = tmp_path / "c.sqlite3"
+    store = Store(path)
+    cid = store.create_conversation("Race")
+    store.add_message(cid, "user", "hi")
+    old = store.add_message(cid, "assistant", "", complete=False)
+    locker = _real_connect(str(path), isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    store.update_message(old, "the old reply", finish_reason="stop", complete=True)
+    time.sleep(0.3)  # the writer is now waiting for the lock with that update in hand
+    locker.rollback()
+    locker.close()
+    new = store.restart_reply(cid, old, "m")  # regenerate wins the lock; SQLite reuses the id
+    assert new == old
+    assert store.writer.flush(5)
+    store.close()
+    db = _real_connect(str(path))
+    try:
+        assert db.execute("SELECT content, complete FROM messages WHERE id = ?", (new,)).fetchone() == ("", 0)
+    finally:
+        db.close()
