@@ -163,7 +163,7 @@ def cmd_eval_ppl(args: argparse.Namespace) -> int:
 
     model = _load(args)
     text = Path(args.text).read_text(encoding="utf-8")
-    result = perplexity(model, text, max_tokens=args.max_tokens)
+    result = perplexity(model, text, max_tokens=args.max_tokens, token_by_token=args.token_by_token)
     print(f"perplexity {result.perplexity:.4f} over {result.tokens} tokens ({model.info.name}, {model.info.precision})")
     if args.reference is not None:
         change = (result.perplexity / args.reference - 1) * 100
@@ -221,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", required=True)
     p.add_argument("--max-tokens", type=int, default=1024)
     p.add_argument("--reference", type=float, default=None, help="a reference perplexity to compare with")
+    p.add_argument("--token-by-token", action="store_true",
+                   help="feed one token per run, exactly as decoding does (slower; the default feeds chunks)")
     _add_model_args(p)
     p.set_defaults(func=cmd_eval_ppl)
 

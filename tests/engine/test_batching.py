@@ -126,3 +126,24 @@ def test_a_cancelled_sequence_frees_its_slot_at_the_next_step(tiny_models):
     events = batch.step()
     assert [(s, e.finish_reason) for s, e in events] == [(seq, "cancelled")]
     assert batch.free_slots == 2 and not batch.busy
+
+
+def test_a_ragged_decode_tick_gives_each_row_bit_for_bit_its_logits_alone(default_model_dir):
+    # Rows of different lengths in one run: ONNX Runtime's CPU kernels keep each
+    # one-token row's arithmetic as it is alone, so not one bit may change.
+    model = load_model(default_model_dir, LoadOptions(context_length=256, threads=2, slots=4))
+    runner = model.runner
+    ids = model.codec.encode("The hearth keeps the house warm through the long winter night. " * 8)
+    lengths = (20, 33, 47, 60)
+    alone = {}
+    for length in lengths:
+        runner.reset(0)
+        runner.forward(ids[:length], 0)
+        alone[length] = [runner.forward([t], 0).copy() for t in ids[length : length + 4]]
+    for slot, length in enumerate(lengths):
+        runner.reset(slot)
+        runner.forward(ids[:length], slot)
+    for step in range(4):
+        logits = runner.decode_tick(range(4), [ids[length + step] for length in lengths])
+        for row, length in enumerate(lengths):
+            assert (logits[row] == alone[length][step]).all(), (step, row)
