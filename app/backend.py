@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from engine.events import GenerationEvent, LoadOptions, LoadReport, ModelInfo, OverflowPolicy, SamplingParams
+from engine.core.events import GenerationEvent, LoadOptions, LoadReport, ModelInfo, OverflowPolicy, SamplingParams
 
 Message = dict[str, str]
 PrefillCallback = Callable[[Any], None]
@@ -64,7 +64,7 @@ class EngineBackend:
         on_prefill: PrefillCallback,
     ) -> Iterator[GenerationEvent]:
         from engine.chat import stream_chat
-        from engine.errors import ModelLoadError
+        from engine.core.errors import ModelLoadError
 
         model = self.model
         if model is None:

@@ -38,8 +38,9 @@ from app.worker_messages import (  # the window imports these from here too
     LoadRequest,
     ModelLoaded,
 )
-from engine import child_process, paths
-from engine.events import GenerationEvent
+from engine import child_process
+from engine.core import paths
+from engine.core.events import GenerationEvent
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ __all__ = ["Bridge", "ConvertRequest", "DocumentExtracted", "EngineWorker", "Ext
 
 def _user_message(exc: BaseException) -> str:
     """The text a person sees: engine errors carry their own; anything else is a bug report."""
-    from engine.errors import EngineError
+    from engine.core.errors import EngineError
 
     if isinstance(exc, EngineError):
         return str(exc)

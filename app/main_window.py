@@ -55,8 +55,8 @@ from app.settings_panel import SettingsPanel
 from app.state import AppState
 from app.store import Attachment, Store
 from app.window_conversations import ConversationCommands
-from engine import paths
-from engine.events import GenerationEvent, PrefillProgress
+from engine.core import paths
+from engine.core.events import GenerationEvent, PrefillProgress
 
 log = logging.getLogger(__name__)
 

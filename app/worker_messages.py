@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from app.prompt import Turn
 from engine.documents import Document
-from engine.events import LoadOptions, LoadReport, ModelInfo, OverflowPolicy, SamplingParams
+from engine.core.events import LoadOptions, LoadReport, ModelInfo, OverflowPolicy, SamplingParams
 
 
 # -- requests -----------------------------------------------------------------------

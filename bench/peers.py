@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.benchmark import time_one
-from engine.events import LoadOptions
+from engine.core.events import LoadOptions
 from engine.model import load_model
 
 

@@ -19,8 +19,8 @@ from collections import deque
 from collections.abc import Sequence as Ids
 from dataclasses import dataclass, field
 
-from engine.errors import EngineError
-from engine.events import GenerationEvent, SamplingParams
+from engine.core.errors import EngineError
+from engine.core.events import GenerationEvent, SamplingParams
 from engine.generate import PREFILL_CHUNK, check_prompt, prefill_chunks
 from engine.model import LoadedModel
 from engine.sampling import validate

@@ -10,7 +10,7 @@ import statistics
 import time
 from collections.abc import Sequence
 
-from engine.events import SamplingParams
+from engine.core.events import SamplingParams
 from engine.generate import stream_generate
 from engine.model import LoadedModel
 

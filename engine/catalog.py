@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine import paths
+from engine.core import paths
 from engine.default_model import DEFAULT_NAME
-from engine.errors import ModelLoadError
+from engine.core.errors import ModelLoadError
 
 DEFAULT_MODEL_NAME = DEFAULT_NAME
 

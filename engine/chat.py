@@ -15,8 +15,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from engine.chat_template import RenderCancelled, cancel_scope
-from engine.errors import ContextOverflowError
-from engine.events import GenerationEvent, OverflowPolicy, SamplingParams
+from engine.core.errors import ContextOverflowError
+from engine.core.events import GenerationEvent, OverflowPolicy, SamplingParams
 from engine.generate import ProgressCallback, stream_generate
 from engine.model import LoadedModel
 from engine.tokenizer import TextCodec

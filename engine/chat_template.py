@@ -25,7 +25,7 @@ from jinja2.compiler import CodeGenerator
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from engine.errors import ChatTemplateError
+from engine.core.errors import ChatTemplateError
 
 RENDER_SECONDS = 5.0  # a real template renders a long chat in milliseconds
 MIN_OUTPUT_CHARS = 1 << 20  # plus a few times the messages' own length

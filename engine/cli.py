@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from engine.catalog import installed_models, resolve_model
-from engine.errors import EngineError
-from engine.events import GenerationEvent, LoadOptions, SamplingParams
+from engine.core.errors import EngineError
+from engine.core.events import GenerationEvent, LoadOptions, SamplingParams
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine import paths
-from engine.errors import EngineError
+from engine.core import paths
+from engine.core.errors import EngineError
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import onnx
 from onnx import TensorProto
 
-from engine.errors import ModelLoadError
+from engine.core.errors import ModelLoadError
 
 
 def confined_file(folder: Path, name: object, field: str, source: str, base: Path | None = None) -> Path:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from engine import child_process, staging
-from engine.errors import ConversionError, MissingExtraError
+from engine.core.errors import ConversionError, MissingExtraError
 
 Precision = Literal["int4", "int8", "fp16", "fp32"]
 Provider = Literal["cpu", "cuda", "dml"]

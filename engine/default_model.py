@@ -13,7 +13,9 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from engine import file_lock, paths, wheel_cache
+from engine import file_lock, wheel_cache
+
+from engine.core import paths
 from engine.q4_exact import DEFAULT_ROUTE
 
 DEFAULT_NAME = "SmolLM2-135M-Instruct"

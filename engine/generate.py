@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence as Ids
 
 
-from engine.errors import ContextOverflowError, EngineError
-from engine.events import GenerationEvent, PrefillProgress, SamplingParams
+from engine.core.errors import ContextOverflowError, EngineError
+from engine.core.events import GenerationEvent, PrefillProgress, SamplingParams
 from engine.model import LoadedModel
 from engine.sampling import validate
 from engine.sequence import Sequence

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.errors import ConversionError, MissingExtraError
+from engine.core.errors import ConversionError, MissingExtraError
 
 if TYPE_CHECKING:
     import gguf

@@ -13,7 +13,7 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto, helper
 
-from engine.errors import ModelLoadError, UnsupportedModelError
+from engine.core.errors import ModelLoadError, UnsupportedModelError
 
 _PAST_RE = re.compile(r"^past_key_values\.(\d+)\.(key|value)$")
 _PRESENT_RE = re.compile(r"^present\.(\d+)\.(key|value)$")

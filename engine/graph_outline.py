@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 import onnx
 
-from engine.errors import ModelLoadError
+from engine.core.errors import ModelLoadError
 
 # Field numbers from onnx.proto3.
 _MODEL_GRAPH = 7

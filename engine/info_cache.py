@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from engine import paths
+from engine.core import paths
 from engine.graph import GraphSpec
 
 _FORMAT = 1

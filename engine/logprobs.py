@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.events import StepLogprobs, TokenLogprob
+from engine.core.events import StepLogprobs, TokenLogprob
 
 MAX_TOP_LOGPROBS = 20
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import onnxruntime as ort
 
 from engine.confine import check_external_data, confined_file
-from engine.errors import ModelLoadError
-from engine.events import LoadOptions, LoadReport, ModelInfo
+from engine.core.errors import ModelLoadError
+from engine.core.events import LoadOptions, LoadReport, ModelInfo
 from engine.graph import GraphSpec, inspect_graph, load_graph
 from engine.graph_edits import add_argmax_output, alias_reshaped_weights, logits_for_trailing_positions
 from engine.graph_outline import read_outline

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.config_files import read_json
-from engine.errors import ModelLoadError
+from engine.core.config_files import read_json
+from engine.core.errors import ModelLoadError
 
 if TYPE_CHECKING:  # the tokenizer checks its config without importing onnx
     from engine.graph import GraphSpec

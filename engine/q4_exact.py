@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import ConversionError
+from engine.core.errors import ConversionError
 from engine.gguf_source import GGUFSource, Q41Blocks, Q80Blocks, unpermute_rotary
 from engine.q4_blocksum import ROUTE as BLOCKSUM_ROUTE
 from engine.q4_blocksum import Blocks4Sum, CorrectionWriter, unpack

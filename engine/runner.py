@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import onnxruntime as ort
 
-from engine.errors import ContextOverflowError, UnsupportedModelError
+from engine.core.errors import ContextOverflowError, UnsupportedModelError
 from engine.graph import ARGMAX_OUTPUT, POSITIONS_INPUT, GraphSpec
 from engine.kv_cache import ConcatKVCache
 from engine.kv_pool import KVPool

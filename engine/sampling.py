@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from engine.errors import InvalidSamplingError
-from engine.events import SamplingParams
+from engine.core.errors import InvalidSamplingError
+from engine.core.events import SamplingParams
 
 Sampler = Callable[[np.ndarray, Sequence[int]], int]
 

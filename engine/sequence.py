@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.events import FinishReason, GenerationEvent, SamplingParams, StepLogprobs, TokenLogprob
+from engine.core.events import FinishReason, GenerationEvent, SamplingParams, StepLogprobs, TokenLogprob
 from engine.logprobs import step_logprobs
 from engine.model import LoadedModel
 from engine.sampling import make_sampler

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from engine.errors import ConversionError
+from engine.core.errors import ConversionError
 from engine.gguf_source import TokenizerMeta
 
 # llama.cpp's pre-tokenizer regexes, applied in order (llama-vocab.cpp). Each

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from engine import child_process
-from engine.errors import ConversionError
+from engine.core.errors import ConversionError
 
 Progress = Callable[[str], object]
 _CHUNK = 1 << 20

@@ -26,7 +26,7 @@ from engine.documents.model import Document, DocumentKind, ExtractionCancelled, 
 from engine.documents.pdf import read_pdf
 from engine.documents.spans import paragraph_spans
 from engine.documents.word import read_docx
-from engine.errors import DocumentError
+from engine.core.errors import DocumentError
 
 __all__ = [
     "DEFAULT_MAX_BYTES",

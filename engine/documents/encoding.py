@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from engine.documents.spans import normalise_newlines
-from engine.errors import DocumentError
+from engine.core.errors import DocumentError
 
 _BOMS = (
     (b"\xef\xbb\xbf", "utf-8-sig"),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from engine.documents.kinds import megabytes
 from engine.documents.model import check_cancel
-from engine.errors import DocumentError
+from engine.core.errors import DocumentError
 
 MAX_INFLATED_BYTES = 200 * 1024 * 1024  # all parts together, images included
 # The XML is what python-docx parses into a tree several times its size: capped lower.

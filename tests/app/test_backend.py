@@ -9,7 +9,7 @@ import time
 import pytest
 
 from app.backend import EngineBackend
-from engine.events import LoadOptions
+from engine.core.events import LoadOptions
 
 
 class _Codec:
@@ -79,7 +79,7 @@ def test_count_tokens_is_safe_while_the_engine_thread_loads_and_unloads(monkeypa
 def test_a_failed_load_leaves_no_model(monkeypatch):
     """What the window relies on: the old model is freed first, so after a failure none is loaded."""
     import engine.model
-    from engine.errors import ModelLoadError
+    from engine.core.errors import ModelLoadError
 
     backend = EngineBackend()
     monkeypatch.setattr(engine.model, "load_model", lambda folder, options=None: _Model())

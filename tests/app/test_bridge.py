@@ -8,7 +8,7 @@ import pytest
 
 from app.bridge import Bridge, GenerationRequest, LoadRequest
 from app.prompt import Turn
-from engine.events import LoadOptions, SamplingParams
+from engine.core.events import LoadOptions, SamplingParams
 from tests.app.fakes import ScriptedBackend, SignalLog
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.events import LoadOptions
+from engine.core.events import LoadOptions
 from engine.model import LoadedModel, load_model
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from engine.batching import BatchDecoder, NoFreeSlotError
-from engine.events import LoadOptions, SamplingParams
+from engine.core.events import LoadOptions, SamplingParams
 from engine.generate import stream_generate
 from engine.model import load_model
 

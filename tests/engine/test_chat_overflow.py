@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.chat import fit_messages
-from engine.errors import ContextOverflowError
+from engine.core.errors import ContextOverflowError
 
 
 def _history(turns):

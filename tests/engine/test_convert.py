@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from engine import cli
-from engine.errors import ConversionError, MissingExtraError
+from engine.core.errors import ConversionError, MissingExtraError
 
 REPO = Path(__file__).resolve().parents[2]
 

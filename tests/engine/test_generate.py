@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from engine.chat import ChatSession
-from engine.errors import ContextOverflowError, InvalidSamplingError
-from engine.events import LoadOptions, PrefillProgress, SamplingParams
+from engine.core.errors import ContextOverflowError, InvalidSamplingError
+from engine.core.events import LoadOptions, PrefillProgress, SamplingParams
 from engine.generate import PREFILL_CHUNK, stream_generate
 from engine.model import load_model
 from engine.tokenizer import StreamingDetokenizer

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from engine import default_model
-from engine.errors import ConversionError
+from engine.core.errors import ConversionError
 
 SHARED_DOWNLOADS = Path(__file__).resolve().parents[2] / ".hearth-dev" / "test-home" / "cache" / "downloads"
 GGUF_NAME = Path(default_model.GGUF_MEMBER).name

@@ -21,7 +21,7 @@ INSTALLER = textwrap.dedent(
     import json, os, sys, time
     from pathlib import Path
     from engine import default_model
-    from engine.errors import ConversionError
+    from engine.core.errors import ConversionError
     work = Path(sys.argv[1])
 
     def fake_convert(src, out, **kwargs):

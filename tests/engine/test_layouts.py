@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.events import LoadOptions, SamplingParams
+from engine.core.events import LoadOptions, SamplingParams
 from engine.generate import stream_generate
 from engine.model import LoadedModel, load_model
 from engine.tokenizer import TextCodec

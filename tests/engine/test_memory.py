@@ -60,7 +60,7 @@ def test_loading_a_model_puts_its_weights_on_huge_pages(default_model_dir):
     # (already on huge pages) the new weights may reuse.
     script = (
         "import sys\n"
-        "from engine.events import LoadOptions\n"
+        "from engine.core.events import LoadOptions\n"
         "from engine.model import load_model\n"
         "model = load_model(sys.argv[1], LoadOptions(threads=2, context_length=256))\n"
         "print(next(l.split()[1] for l in open('/proc/self/smaps_rollup') if l.startswith('AnonHugePages:')))\n"
@@ -110,7 +110,7 @@ def test_collapsing_stops_at_its_deadline():
 
 _LOAD_BESIDE_A_BUFFER = """
 import ctypes, json, mmap, sys
-from engine.events import LoadOptions
+from engine.core.events import LoadOptions
 from engine.model import load_model
 
 # 16 MB of unrelated, written memory, fenced by two inaccessible pages so the

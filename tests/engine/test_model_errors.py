@@ -9,7 +9,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from engine.errors import ModelLoadError, UnsupportedModelError
+from engine.core.errors import ModelLoadError, UnsupportedModelError
 from engine.model import load_model, read_info
 
 

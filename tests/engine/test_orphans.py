@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from engine.convert import convert
-from engine.errors import ConversionError
+from engine.core.errors import ConversionError
 
 REPO = Path(__file__).resolve().parents[2]
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; parent-death signal is Linux's")

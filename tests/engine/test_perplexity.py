@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from engine.events import LoadOptions
+from engine.core.events import LoadOptions
 from engine.model import load_model
 from engine.perplexity import perplexity
 

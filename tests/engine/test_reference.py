@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.benchmark import LONG_QUESTION, SHORT_QUESTION
-from engine.events import LoadOptions, SamplingParams
+from engine.core.events import LoadOptions, SamplingParams
 from engine.generate import stream_generate
 from engine.model import load_model
 

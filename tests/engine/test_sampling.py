@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.errors import InvalidSamplingError
-from engine.events import SamplingParams
+from engine.core.errors import InvalidSamplingError
+from engine.core.events import SamplingParams
 from engine.sampling import (
     apply_repetition_penalty,
     make_sampler,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine.errors import ModelLoadError
+from engine.core.errors import ModelLoadError
 
 
 def read_json(path: Path) -> dict:
