@@ -46,7 +46,7 @@ class EngineBackend:
         self.model: Any = None
 
     def load(self, folder: str, options: LoadOptions) -> tuple[ModelInfo, LoadReport]:
-        from engine.model import load_model  # imported here: onnxruntime loads on the worker thread
+        from engine.runtime.model import load_model  # imported here: onnxruntime loads on the worker thread
 
         self.model = None  # free the old session before building the new one
         self.model = load_model(folder, options)
@@ -97,6 +97,6 @@ class EngineBackend:
 
 def read_info(folder: str | Path) -> ModelInfo:
     """Validate a model folder and describe it (reads the graph: call off the GUI thread)."""
-    from engine.model import read_info as _read_info
+    from engine.runtime.model import read_info as _read_info
 
     return _read_info(Path(folder))

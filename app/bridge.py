@@ -283,7 +283,7 @@ def _fraction(line: str) -> float | None:
 
 
 def _default_model_dir() -> str:
-    from engine.default_model import default_model_dir
+    from engine.runtime.catalog import default_model_dir
 
     return str(default_model_dir())
 

@@ -198,7 +198,7 @@ class MainWindow(ConversationCommands, QMainWindow):
 
     # -- models ---------------------------------------------------------------------------
     def model_folders(self) -> list[str]:
-        from engine.catalog import installed_models
+        from engine.runtime.catalog import installed_models
 
         folders = [str(p) for p in installed_models()]
         folders += [f for f in self.settings.model_folders if Path(f).is_dir() and f not in folders]

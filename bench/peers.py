@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.benchmark import time_one
 from engine.core.events import LoadOptions
-from engine.model import load_model
+from engine.runtime.model import load_model
 
 
 def _speeds(start: float, first: float, end: float, count: int) -> tuple[float, float]:

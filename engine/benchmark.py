@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from engine.core.events import SamplingParams
 from engine.generate import stream_generate
-from engine.model import LoadedModel
+from engine.runtime.model import LoadedModel
 
 SHORT_QUESTION = "Write a short poem about a warm fire on a cold winter night."
 

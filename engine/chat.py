@@ -14,12 +14,12 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from engine.chat_template import RenderCancelled, cancel_scope
+from engine.runtime.chat_template import RenderCancelled, cancel_scope
 from engine.core.errors import ContextOverflowError
 from engine.core.events import GenerationEvent, OverflowPolicy, SamplingParams
 from engine.generate import ProgressCallback, stream_generate
-from engine.model import LoadedModel
-from engine.tokenizer import TextCodec
+from engine.runtime.model import LoadedModel
+from engine.runtime.tokenizer import TextCodec
 
 Message = dict[str, str]
 

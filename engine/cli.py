@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from engine.catalog import installed_models, resolve_model
+from engine.runtime.catalog import installed_models, resolve_model
 from engine.core.errors import EngineError
 from engine.core.events import GenerationEvent, LoadOptions, SamplingParams
 
@@ -46,7 +46,7 @@ def _sampling(args: argparse.Namespace) -> SamplingParams:
 
 
 def _load(args: argparse.Namespace):
-    from engine.model import load_model
+    from engine.runtime.model import load_model
 
     options = LoadOptions(provider=args.provider, threads=args.threads, context_length=args.context)
     return load_model(resolve_model(args.model), options)
@@ -172,7 +172,7 @@ def cmd_eval_ppl(args: argparse.Namespace) -> int:
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
-    from engine.model import read_info
+    from engine.runtime.model import read_info
 
     for folder in installed_models():
         try:

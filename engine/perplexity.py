@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.logprobs import log_softmax
-from engine.model import LoadedModel
+from engine.runtime.model import LoadedModel
 
 CHUNK = 256
 

@@ -18,10 +18,10 @@ import numpy as np
 
 from engine.core.events import FinishReason, GenerationEvent, SamplingParams, StepLogprobs, TokenLogprob
 from engine.logprobs import step_logprobs
-from engine.model import LoadedModel
+from engine.runtime.model import LoadedModel
 from engine.sampling import make_sampler
 from engine.stop import StopStringFilter
-from engine.tokenizer import StreamingDetokenizer
+from engine.runtime.tokenizer import StreamingDetokenizer
 
 
 @dataclass

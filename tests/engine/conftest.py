@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.core.events import LoadOptions
-from engine.model import LoadedModel, load_model
+from engine.runtime.model import LoadedModel, load_model
 
 
 @pytest.fixture(scope="session")

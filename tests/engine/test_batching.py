@@ -12,7 +12,7 @@ import pytest
 from engine.batching import BatchDecoder, NoFreeSlotError
 from engine.core.events import LoadOptions, SamplingParams
 from engine.generate import stream_generate
-from engine.model import load_model
+from engine.runtime.model import load_model
 
 from tests.engine.tiny_models import tiny_models_fixture  # noqa: F401 - the tiny_models fixture
 

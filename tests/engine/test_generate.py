@@ -11,8 +11,8 @@ from engine.chat import ChatSession
 from engine.core.errors import ContextOverflowError, InvalidSamplingError
 from engine.core.events import LoadOptions, PrefillProgress, SamplingParams
 from engine.generate import PREFILL_CHUNK, stream_generate
-from engine.model import load_model
-from engine.tokenizer import StreamingDetokenizer
+from engine.runtime.model import load_model
+from engine.runtime.tokenizer import StreamingDetokenizer
 
 GREEDY = SamplingParams(max_new_tokens=24, ignore_eos=True)
 

@@ -10,7 +10,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from engine.core.errors import ModelLoadError, UnsupportedModelError
-from engine.model import load_model, read_info
+from engine.runtime.model import load_model, read_info
 
 
 def _copy_small_parts(src: Path, dst: Path) -> Path:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from engine.core.events import LoadOptions
-from engine.model import load_model
+from engine.runtime.model import load_model
 from engine.perplexity import perplexity
 
 TEXT = Path(__file__).resolve().parents[1] / "data" / "ppl_text.txt"

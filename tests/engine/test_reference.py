@@ -7,7 +7,7 @@ import pytest
 from engine.benchmark import LONG_QUESTION, SHORT_QUESTION
 from engine.core.events import LoadOptions, SamplingParams
 from engine.generate import stream_generate
-from engine.model import load_model
+from engine.runtime.model import load_model
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
-from engine.graph import GraphSpec
+from engine.runtime.graph import GraphSpec
 
 
 def kv_names(layer: int) -> tuple[str, str, str, str]:

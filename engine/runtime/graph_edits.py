@@ -11,7 +11,7 @@ import math
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from engine.graph import ARGMAX_OUTPUT, POSITIONS_INPUT, logits_seq_dim
+from engine.runtime.graph import ARGMAX_OUTPUT, POSITIONS_INPUT, logits_seq_dim
 
 
 def logits_for_trailing_positions(model: onnx.ModelProto) -> bool:

@@ -8,18 +8,18 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from engine.confine import check_external_data, confined_file
+from engine.runtime.confine import check_external_data, confined_file
 from engine.core.errors import ModelLoadError
 from engine.core.events import LoadOptions, LoadReport, ModelInfo
-from engine.graph import GraphSpec, inspect_graph, load_graph
-from engine.graph_edits import add_argmax_output, alias_reshaped_weights, logits_for_trailing_positions
-from engine.graph_outline import read_outline
-from engine.info_cache import cached_spec
-from engine.memory import anonymous_ranges, collapse_to_huge_pages, release_mapped_files
-from engine.model_config import check_against_graph, read_configs
-from engine.providers import create_session
-from engine.runner import DecoderRunner
-from engine.tokenizer import TextCodec
+from engine.runtime.graph import GraphSpec, inspect_graph, load_graph
+from engine.runtime.graph_edits import add_argmax_output, alias_reshaped_weights, logits_for_trailing_positions
+from engine.runtime.graph_outline import read_outline
+from engine.runtime.info_cache import cached_spec
+from engine.runtime.memory import anonymous_ranges, collapse_to_huge_pages, release_mapped_files
+from engine.runtime.model_config import check_against_graph, read_configs
+from engine.runtime.providers import create_session
+from engine.runtime.runner import DecoderRunner
+from engine.runtime.tokenizer import TextCodec
 
 # onnx-community folders ship several precisions; on CPU the smallest fast one wins.
 _COMMUNITY_PREFERENCE = (
@@ -134,7 +134,7 @@ def read_info(folder: Path) -> ModelInfo:
     """ModelInfo without starting a session.
 
     Cheap: the graph's structure is read without its weights, and only when the
-    folder's files changed since the last time (see engine.info_cache).
+    folder's files changed since the last time (see engine.runtime.info_cache).
     """
     files = locate(folder)
     hint = head_size_hint(files)

@@ -5,10 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.core import paths
-from engine.default_model import DEFAULT_NAME
 from engine.core.errors import ModelLoadError
 
-DEFAULT_MODEL_NAME = DEFAULT_NAME
+# The model `hearth-cli models install-default` installs (engine/convert/default_model.py
+# builds it); named here so listing and loading never import the converter.
+DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
+
+
+def default_model_dir() -> Path:
+    """Where the default model lives once installed."""
+    return paths.models_dir() / DEFAULT_MODEL_NAME
 
 
 def installed_models() -> list[Path]:

@@ -21,9 +21,9 @@ import numpy as np
 import onnxruntime as ort
 
 from engine.core.errors import ContextOverflowError, UnsupportedModelError
-from engine.graph import ARGMAX_OUTPUT, POSITIONS_INPUT, GraphSpec
-from engine.kv_cache import ConcatKVCache
-from engine.kv_pool import KVPool
+from engine.runtime.graph import ARGMAX_OUTPUT, POSITIONS_INPUT, GraphSpec
+from engine.runtime.kv_cache import ConcatKVCache
+from engine.runtime.kv_pool import KVPool
 
 
 class DecoderRunner:

@@ -17,7 +17,7 @@ from engine.core.config_files import read_json
 from engine.core.errors import ModelLoadError
 
 if TYPE_CHECKING:  # the tokenizer checks its config without importing onnx
-    from engine.graph import GraphSpec
+    from engine.runtime.graph import GraphSpec
 
 # Upper bounds well beyond any real model and far below absurd ones (10**12
 # tokens of context would ask for petabytes of KV cache).

@@ -3,7 +3,7 @@
 Each step's present OrtValues are bound as the next step's past, never passing
 through numpy. Every sequence's past has its own shape, so such a graph cannot run
 several sequences in one batch: it has one slot. GroupQueryAttention graphs use
-``engine.kv_pool.KVPool`` instead. The cache knows only how many positions it holds;
+``engine.runtime.kv_pool.KVPool`` instead. The cache knows only how many positions it holds;
 the runner tracks which token ids.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
-from engine.graph import GraphSpec
-from engine.kv_pool import kv_names as _names
+from engine.runtime.graph import GraphSpec
+from engine.runtime.kv_pool import kv_names as _names
 
 
 class ConcatKVCache:

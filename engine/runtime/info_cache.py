@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine.core import paths
-from engine.graph import GraphSpec
+from engine.runtime.graph import GraphSpec
 
 _FORMAT = 1
 
