@@ -25,8 +25,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from app.backend import Backend, EngineBackend, Message
-from app.prompt import compose
+from engine.generation.backend import Backend, EngineBackend, Message
+from engine.generation.prompt import compose
 from app.worker_messages import (  # the window imports these from here too
     ConvertRequest,
     DocumentExtracted,
@@ -205,7 +205,7 @@ class JobWorker(QObject):
 
     @Slot(str)
     def inspect_folder(self, folder: str) -> None:
-        from app.backend import read_info
+        from engine.generation.backend import read_info
 
         try:
             info = read_info(folder)

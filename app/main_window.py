@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from app import settings as settings_io
 from app import theme
-from app.backend import Backend
+from engine.generation.backend import Backend
 from app.bridge import (
     Bridge,
     ConvertRequest,
@@ -49,7 +49,7 @@ from app.conversation_list import ConversationList
 from app.convert_dialog import ConvertDialog
 from app.metrics_bar import MetricsBar, footer_text, stats_of
 from app.model_picker import ModelPicker
-from app.prompt import ComposedPrompt, Turn, document_budget
+from engine.generation.prompt import ComposedPrompt, Turn, document_budget
 from app.recovery import StoreAlerts, database_guarded, open_store
 from app.settings_panel import SettingsPanel
 from app.state import AppState

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from app.prompt import Turn
+from engine.generation.prompt import Turn
 from engine.documents import Document
 from engine.core.events import LoadOptions, LoadReport, ModelInfo, OverflowPolicy, SamplingParams
 

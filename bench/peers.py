@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.benchmark import time_one
+from engine.generation.benchmark import time_one
 from engine.core.events import LoadOptions
 from engine.runtime.model import load_model
 

@@ -106,8 +106,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from engine.chat import stream_chat
-    from engine.generate import stream_generate
+    from engine.generation.chat import stream_chat
+    from engine.generation.generate import stream_generate
 
     model = _load(args)
     prompt = args.prompt if args.prompt is not None else sys.stdin.read()
@@ -122,7 +122,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from engine.chat import ChatSession
+    from engine.generation.chat import ChatSession
 
     model = _load(args)
     session = ChatSession(model, args.system or "", policy=args.overflow)
@@ -147,7 +147,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from engine.benchmark import run_engine_bench
+    from engine.generation.benchmark import run_engine_bench
 
     model = _load(args)
     result = run_engine_bench(model, rounds=args.rounds, new_tokens=args.new_tokens)
@@ -159,7 +159,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_ppl(args: argparse.Namespace) -> int:
-    from engine.perplexity import perplexity
+    from engine.generation.perplexity import perplexity
 
     model = _load(args)
     text = Path(args.text).read_text(encoding="utf-8")

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from app.backend import EngineBackend
+from engine.generation.backend import EngineBackend
 from engine.core.events import LoadOptions
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.chat import fit_messages
+from engine.generation.chat import fit_messages
 from engine.core.errors import ContextOverflowError
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from engine.core.events import LoadOptions, SamplingParams
-from engine.generate import stream_generate
+from engine.generation.generate import stream_generate
 from engine.runtime.model import load_model
 
 from tests.engine.tiny_models import tiny_models_fixture  # noqa: F401 - the tiny_models fixture

@@ -7,7 +7,7 @@ import pytest
 
 from engine.core.errors import InvalidSamplingError
 from engine.core.events import SamplingParams
-from engine.sampling import (
+from engine.generation.sampling import (
     apply_repetition_penalty,
     make_sampler,
     min_p_mask,

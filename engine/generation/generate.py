@@ -2,7 +2,7 @@
 
 As in mlx-lm: the runner yields logits, a ``Sequence`` turns them into token ids
 and text deltas with stop strings held back, and attaches the running figures.
-Several sequences at once run through ``engine.batching`` instead.
+Several sequences at once run through ``engine.generation.batching`` instead.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator, Sequence as Ids
 from engine.core.errors import ContextOverflowError, EngineError
 from engine.core.events import GenerationEvent, PrefillProgress, SamplingParams
 from engine.runtime.model import LoadedModel
-from engine.sampling import validate
-from engine.sequence import Sequence
+from engine.generation.sampling import validate
+from engine.generation.sequence import Sequence
 
 # Smaller chunks keep the activation arena (and peak memory) low; 256 costs little speed.
 PREFILL_CHUNK = 256

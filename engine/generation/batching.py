@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 from engine.core.errors import EngineError
 from engine.core.events import GenerationEvent, SamplingParams
-from engine.generate import PREFILL_CHUNK, check_prompt, prefill_chunks
+from engine.generation.generate import PREFILL_CHUNK, check_prompt, prefill_chunks
 from engine.runtime.model import LoadedModel
-from engine.sampling import validate
-from engine.sequence import Sequence
+from engine.generation.sampling import validate
+from engine.generation.sequence import Sequence
 
 
 class NoFreeSlotError(EngineError):

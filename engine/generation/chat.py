@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from engine.runtime.chat_template import RenderCancelled, cancel_scope
 from engine.core.errors import ContextOverflowError
 from engine.core.events import GenerationEvent, OverflowPolicy, SamplingParams
-from engine.generate import ProgressCallback, stream_generate
+from engine.generation.generate import ProgressCallback, stream_generate
 from engine.runtime.model import LoadedModel
 from engine.runtime.tokenizer import TextCodec
 

@@ -1,8 +1,9 @@
-"""The engine calls the worker makes, behind one small object the tests can replace.
+"""The engine calls a front end makes, behind one small object the tests can replace.
 
-``EngineBackend`` is the only place in ``app/`` that calls into the engine's model
-and generation code. The bridge drives whatever object it is given, so bridge
-tests use a scripted fake with the same methods instead of a real model.
+``Backend`` is what the app's worker needs from an engine; ``EngineBackend`` is the
+real one and the only object through which ``app/`` reaches the engine's model and
+generation code. The bridge drives whatever object it is given, so bridge tests use
+a scripted fake with the same methods instead of a real model.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class EngineBackend:
         cancel: threading.Event,
         on_prefill: PrefillCallback,
     ) -> Iterator[GenerationEvent]:
-        from engine.chat import stream_chat
+        from engine.generation.chat import stream_chat
         from engine.core.errors import ModelLoadError
 
         model = self.model

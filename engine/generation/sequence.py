@@ -4,7 +4,7 @@ A ``Sequence`` turns the logits of its slot's last run into events: it picks the
 next token, decides whether the sequence ends (end of sequence, a stop string, the
 token limit, a full context, a cancel), detokenizes without splitting a character
 and keeps the running figures. It never runs the model: the single-stream loop in
-``engine.generate`` and the batch in ``engine.batching`` feed it.
+``engine.generation.generate`` and the batch in ``engine.generation.batching`` feed it.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.core.events import FinishReason, GenerationEvent, SamplingParams, StepLogprobs, TokenLogprob
-from engine.logprobs import step_logprobs
+from engine.generation.logprobs import step_logprobs
 from engine.runtime.model import LoadedModel
-from engine.sampling import make_sampler
-from engine.stop import StopStringFilter
-from engine.runtime.tokenizer import StreamingDetokenizer
+from engine.generation.sampling import make_sampler
+from engine.generation.stop import StopStringFilter
+from engine.generation.detokenizer import StreamingDetokenizer
 
 
 @dataclass

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.logprobs import log_softmax
+from engine.generation.logprobs import log_softmax
 from engine.runtime.model import LoadedModel
 
 CHUNK = 256

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 
 from engine.core.events import SamplingParams
-from engine.generate import stream_generate
+from engine.generation.generate import stream_generate
 from engine.runtime.model import LoadedModel
 
 SHORT_QUESTION = "Write a short poem about a warm fire on a cold winter night."
