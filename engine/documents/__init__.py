@@ -3,7 +3,7 @@
 ``extract`` reads one file into a ``Document``. Text-like files are decoded directly;
 PDF goes through pypdf and DOCX through python-docx. Anything a person can fix
 (missing file, wrong type, password, scan without text, damage) is a ``DocumentError``.
-Fitting documents into the prompt is ``engine.retrieval``'s job.
+Fitting documents into the prompt is ``engine.documents.retrieval``'s job.
 """
 
 from __future__ import annotations

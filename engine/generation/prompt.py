@@ -2,7 +2,7 @@
 
 Attached documents go in front of the question they were sent with: whole when they
 fit the room left in the context, otherwise the most relevant chunks
-(``engine.retrieval.build_context``), with a note saying what was left out.
+(``engine.documents.retrieval.build_context``), with a note saying what was left out.
 Runs on the worker thread: counting tokens over long documents is slow.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from engine.documents import Document
-from engine.retrieval import build_context
+from engine.documents.retrieval import build_context
 
 DOCS_INTRO = "Answer using these attached documents."
 # Room kept for the chat template's own tokens around each message.

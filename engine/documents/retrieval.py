@@ -16,7 +16,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from engine.documents import Document, paragraph_spans
+from engine.documents.model import Document
+from engine.documents.spans import paragraph_spans
 
 TokenCounter = Callable[[str], int]
 CHUNK_TOKENS = 300
