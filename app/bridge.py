@@ -38,7 +38,7 @@ from app.worker_messages import (  # the window imports these from here too
     LoadRequest,
     ModelLoaded,
 )
-from engine import child_process
+from engine.convert import child_process
 from engine.core import paths
 from engine.core.events import GenerationEvent
 
@@ -236,7 +236,7 @@ class JobWorker(QObject):
             self.failed.emit(Failure(kind, "Cancelled."))
             return
         try:
-            from engine.convert import require_convert_extra
+            from engine.convert.pipeline import require_convert_extra
 
             require_convert_extra()
             workdir = paths.cache_dir()

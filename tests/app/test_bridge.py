@@ -147,7 +147,7 @@ def test_cancelling_a_queued_install_cancels_that_install(qtbot, make_bridge, mo
     import subprocess
 
     import engine.generation.backend
-    import engine.convert
+    import engine.convert.pipeline
     from tests.app.fakes import fake_info
 
     started, release = threading.Event(), threading.Event()
@@ -164,7 +164,7 @@ def test_cancelling_a_queued_install_cancels_that_install(qtbot, make_bridge, mo
         raise OSError("no child processes in this test")
 
     monkeypatch.setattr(engine.generation.backend, "read_info", slow_read_info)
-    monkeypatch.setattr(engine.convert, "require_convert_extra", lambda: None)
+    monkeypatch.setattr(engine.convert.pipeline, "require_convert_extra", lambda: None)
     monkeypatch.setattr(subprocess, "Popen", popen)
     bridge = make_bridge(ScriptedBackend())
     failures: list = []

@@ -44,7 +44,7 @@ def register(
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from engine.convert import convert
+    from engine.convert.pipeline import convert
 
     src = Path(args.src).expanduser()
     out = Path(args.out).expanduser() if args.out else paths.models_dir() / _model_name(src)
@@ -60,7 +60,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_install_default(args: argparse.Namespace) -> int:
-    from engine.default_model import install_default
+    from engine.convert.default_model import install_default
 
     return _guarded(lambda: install_default(progress=lambda line: print(line, flush=True)))
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from engine import child_process
+from engine.convert import child_process
 from engine.core.errors import ConversionError
 
 Progress = Callable[[str], object]

@@ -3,7 +3,7 @@
 Re-quantizing weights that are already on a 4-bit grid costs about a quarter of
 the model's perplexity (docs/fidelity.md). Two routes keep the GGUF's grid:
 
-- ``BLOCKSUM_ROUTE`` (default, ``engine/q4_blocksum.py``): the builder's own
+- ``BLOCKSUM_ROUTE`` (default, ``engine/convert/q4_blocksum.py``): the builder's own
   symmetric 4-bit kernel plus an exact fp32 per-block correction. Bit-exact weights.
 - ``ROUTE``: 8-bit blocks. Q4_1 stores ``w = d*q + m`` per block of 32, q in 0..15:
 
@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from engine.core.errors import ConversionError
-from engine.gguf_source import GGUFSource, Q41Blocks, Q80Blocks, unpermute_rotary
-from engine.q4_blocksum import ROUTE as BLOCKSUM_ROUTE
-from engine.q4_blocksum import Blocks4Sum, CorrectionWriter, unpack
+from engine.convert.gguf_source import GGUFSource, Q41Blocks, Q80Blocks, unpermute_rotary
+from engine.convert.q4_blocksum import ROUTE as BLOCKSUM_ROUTE
+from engine.convert.q4_blocksum import Blocks4Sum, CorrectionWriter, unpack
 
 ROUTE = "q4_1-exact-8bit-blocks"
 ROUTES = (ROUTE, BLOCKSUM_ROUTE)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.core.errors import ConversionError
-from engine.gguf_source import TokenizerMeta
+from engine.convert.gguf_source import TokenizerMeta
 
 # llama.cpp's pre-tokenizer regexes, applied in order (llama-vocab.cpp). Each
 # stage splits the fragments the previous one produced.

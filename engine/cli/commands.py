@@ -232,11 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models_list)
 
     try:
-        from engine import cli_convert
+        from engine.cli import convert_commands
     except ImportError:
-        cli_convert = None
-    if cli_convert is not None:
-        cli_convert.register(sub, models_sub)
+        convert_commands = None
+    if convert_commands is not None:
+        convert_commands.register(sub, models_sub)
     return parser
 
 
@@ -253,6 +253,3 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-from engine import child_process, staging
+from engine.convert import child_process, staging
 from engine.core.errors import ConversionError, MissingExtraError
 
 Precision = Literal["int4", "int8", "fp16", "fp32"]
@@ -132,7 +132,7 @@ def require_convert_extra() -> None:
 
 # -- the two source kinds ------------------------------------------------------------
 def _source_kind(src: Path) -> str:
-    from engine.gguf_source import GGUFSource, is_gguf
+    from engine.convert.gguf_source import GGUFSource, is_gguf
 
     if src.is_file():
         if not is_gguf(src):
@@ -174,8 +174,8 @@ def builder_architectures() -> frozenset[str]:
 def _convert_gguf(
     src: Path, stage: Path, model_dir: Path, precision: str, provider: str, report: ProgressFn, exact: bool
 ) -> dict[str, object]:
-    from engine import tokenizer_repair
-    from engine.gguf_source import GGUFSource
+    from engine.convert import tokenizer_repair
+    from engine.convert.gguf_source import GGUFSource
 
     gguf = GGUFSource(src)
     hf_dir = stage / "hf"
@@ -190,7 +190,7 @@ def _convert_gguf(
     shutil.rmtree(hf_dir, ignore_errors=True)  # ~0.5 GB of fp32 weights, no longer needed
 
     meta: dict[str, object] = {"source_weights": gguf.main_weight_type(), "route": f"builder-{precision}"}
-    from engine import q4_exact
+    from engine.convert import q4_exact
 
     if exact and precision == "int4" and provider == "cpu" and q4_exact.supports(gguf):
         report("carrying the exact Q4_1 weights", 0.75)
@@ -206,7 +206,7 @@ def _convert_gguf(
 def _convert_hf(
     src: Path, stage: Path, model_dir: Path, precision: str, provider: str, report: ProgressFn
 ) -> dict[str, object]:
-    from engine import tokenizer_repair
+    from engine.convert import tokenizer_repair
 
     report("building ONNX graph", 0.1)
     _run_builder(src, model_dir, stage, precision, provider)
@@ -300,7 +300,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-# -- child entry point: ``python -m engine.convert hf-export SRC OUT`` --------------------
+# -- the child's work for ``python -m engine.convert hf-export SRC OUT`` (see __main__.py) --
 def _hf_export(src: Path, out: Path) -> None:
     """Dequantize a GGUF with transformers (bit-exact) and save it as a HF folder."""
     import torch
@@ -312,10 +312,3 @@ def _hf_export(src: Path, out: Path) -> None:
         model.hf_quantizer.remove_quantization_config(model)
     model.save_pretrained(str(out))
     AutoTokenizer.from_pretrained(str(src.parent), gguf_file=src.name).save_pretrained(str(out))
-
-
-if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "hf-export":
-        _hf_export(Path(sys.argv[2]), Path(sys.argv[3]))
-    else:
-        sys.exit("usage: python -m engine.convert hf-export SRC.gguf OUT_DIR")

