@@ -49,7 +49,6 @@ from app.conversation_list import ConversationList
 from app.convert_dialog import ConvertDialog
 from app.metrics_bar import MetricsBar, footer_text, stats_of
 from app.model_picker import ModelPicker
-from engine.generation.prompt import ComposedPrompt, Turn, document_budget
 from app.recovery import StoreAlerts, database_guarded, open_store
 from app.settings_panel import SettingsPanel
 from app.state import AppState
@@ -57,6 +56,7 @@ from app.store import Attachment, Store
 from app.window_conversations import ConversationCommands
 from engine.core import paths
 from engine.core.events import GenerationEvent, PrefillProgress
+from engine.generation.prompt import ComposedPrompt, Turn, document_budget
 
 log = logging.getLogger(__name__)
 

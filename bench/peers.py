@@ -11,8 +11,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.generation.benchmark import time_one
 from engine.core.events import LoadOptions
+from engine.generation.benchmark import time_one
 from engine.runtime.model import load_model
 
 

@@ -9,9 +9,9 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from engine.runtime.catalog import installed_models, resolve_model
 from engine.core.errors import EngineError
 from engine.core.events import GenerationEvent, LoadOptions, SamplingParams
+from engine.runtime.catalog import installed_models, resolve_model
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine.convert import file_lock, wheel_cache
-from engine.core import paths
 from engine.convert.q4_exact import DEFAULT_ROUTE
+from engine.core import paths
 from engine.runtime.catalog import DEFAULT_MODEL_NAME as DEFAULT_NAME
 from engine.runtime.catalog import default_model_dir  # noqa: F401 - part of this module's API
 

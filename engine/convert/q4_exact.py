@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from engine.core.errors import ConversionError
 from engine.convert.gguf_source import GGUFSource, Q41Blocks, Q80Blocks, unpermute_rotary
-from engine.convert.q4_blocksum import ROUTE as BLOCKSUM_ROUTE
 from engine.convert.q4_blocksum import Blocks4Sum, CorrectionWriter, unpack
+from engine.convert.q4_blocksum import ROUTE as BLOCKSUM_ROUTE
+from engine.core.errors import ConversionError
 
 ROUTE = "q4_1-exact-8bit-blocks"
 ROUTES = (ROUTE, BLOCKSUM_ROUTE)

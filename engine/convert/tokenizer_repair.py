@@ -14,8 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from engine.core.errors import ConversionError
 from engine.convert.gguf_source import TokenizerMeta
+from engine.core.errors import ConversionError
 
 # llama.cpp's pre-tokenizer regexes, applied in order (llama-vocab.cpp). Each
 # stage splits the fragments the previous one produced.

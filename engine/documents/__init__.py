@@ -22,11 +22,11 @@ from engine.documents.kinds import (
     kind_of,
     no_text_message,
 )
+from engine.core.errors import DocumentError
 from engine.documents.model import Document, DocumentKind, ExtractionCancelled, ProgressFn, Span, check_cancel
 from engine.documents.pdf import read_pdf
 from engine.documents.spans import paragraph_spans
 from engine.documents.word import read_docx
-from engine.core.errors import DocumentError
 
 __all__ = [
     "DEFAULT_MAX_BYTES",

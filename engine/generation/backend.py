@@ -64,8 +64,8 @@ class EngineBackend:
         cancel: threading.Event,
         on_prefill: PrefillCallback,
     ) -> Iterator[GenerationEvent]:
-        from engine.generation.chat import stream_chat
         from engine.core.errors import ModelLoadError
+        from engine.generation.chat import stream_chat
 
         model = self.model
         if model is None:

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from engine.core.errors import EngineError
 from engine.core.events import GenerationEvent, SamplingParams
 from engine.generation.generate import PREFILL_CHUNK, check_prompt, prefill_chunks
-from engine.runtime.model import LoadedModel
 from engine.generation.sampling import validate
 from engine.generation.sequence import Sequence
+from engine.runtime.model import LoadedModel
 
 
 class NoFreeSlotError(EngineError):

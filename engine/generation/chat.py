@@ -14,10 +14,10 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from engine.runtime.chat_template import RenderCancelled, cancel_scope
 from engine.core.errors import ContextOverflowError
 from engine.core.events import GenerationEvent, OverflowPolicy, SamplingParams
 from engine.generation.generate import ProgressCallback, stream_generate
+from engine.runtime.chat_template import RenderCancelled, cancel_scope
 from engine.runtime.model import LoadedModel
 from engine.runtime.tokenizer import TextCodec
 

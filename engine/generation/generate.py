@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator, Sequence as Ids
 
 from engine.core.errors import ContextOverflowError, EngineError
 from engine.core.events import GenerationEvent, PrefillProgress, SamplingParams
-from engine.runtime.model import LoadedModel
 from engine.generation.sampling import validate
 from engine.generation.sequence import Sequence
+from engine.runtime.model import LoadedModel
 
 # Smaller chunks keep the activation arena (and peak memory) low; 256 costs little speed.
 PREFILL_CHUNK = 256

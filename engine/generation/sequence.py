@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.core.events import FinishReason, GenerationEvent, SamplingParams, StepLogprobs, TokenLogprob
+from engine.generation.detokenizer import StreamingDetokenizer
 from engine.generation.logprobs import step_logprobs
-from engine.runtime.model import LoadedModel
 from engine.generation.sampling import make_sampler
 from engine.generation.stop import StopStringFilter
-from engine.generation.detokenizer import StreamingDetokenizer
+from engine.runtime.model import LoadedModel
 
 
 @dataclass

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from engine.runtime.confine import check_external_data, confined_file
 from engine.core.errors import ModelLoadError
 from engine.core.events import LoadOptions, LoadReport, ModelInfo
+from engine.runtime.confine import check_external_data, confined_file
 from engine.runtime.graph import GraphSpec, inspect_graph, load_graph
 from engine.runtime.graph_edits import add_argmax_output, alias_reshaped_weights, logits_for_trailing_positions
 from engine.runtime.graph_outline import read_outline

@@ -9,9 +9,9 @@ from pathlib import Path
 from jinja2.exceptions import TemplateError
 from tokenizers import Tokenizer
 
-from engine.runtime.chat_template import MIN_OUTPUT_CHARS, BoundedEnvironment, render_bounded
 from engine.core.config_files import read_json
 from engine.core.errors import ModelLoadError
+from engine.runtime.chat_template import MIN_OUTPUT_CHARS, BoundedEnvironment, render_bounded
 from engine.runtime.model_config import check_tokenizer_config
 
 # Used only when a model ships no template of its own.

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from engine.generation.backend import EngineBackend
 from engine.core.events import LoadOptions
+from engine.generation.backend import EngineBackend
 
 
 class _Codec:

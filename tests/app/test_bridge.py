@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from app.bridge import Bridge, GenerationRequest, LoadRequest
-from engine.generation.prompt import Turn
 from engine.core.events import LoadOptions, SamplingParams
+from engine.generation.prompt import Turn
 from tests.app.fakes import ScriptedBackend, SignalLog
 
 

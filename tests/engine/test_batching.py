@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.generation.batching import BatchDecoder, NoFreeSlotError
 from engine.core.events import LoadOptions, SamplingParams
+from engine.generation.batching import BatchDecoder, NoFreeSlotError
 from engine.generation.generate import stream_generate
 from engine.runtime.model import load_model
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from engine.runtime import chat_template
-from engine.runtime.chat_template import RenderCancelled
 from engine.cli import main
 from engine.core.errors import ChatTemplateError
+from engine.runtime import chat_template
+from engine.runtime.chat_template import RenderCancelled
 from engine.runtime.tokenizer import TextCodec
 from tests.engine.hostile import bounded
 from tests.engine.tiny_models import tiny_models_dir

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from engine.core.events import LoadOptions
-from engine.runtime.model import load_model
 from engine.generation.perplexity import perplexity
+from engine.runtime.model import load_model
 
 TEXT = Path(__file__).resolve().parents[1] / "data" / "ppl_text.txt"
 

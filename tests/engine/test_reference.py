@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.generation.benchmark import LONG_QUESTION, SHORT_QUESTION
 from engine.core.events import LoadOptions, SamplingParams
+from engine.generation.benchmark import LONG_QUESTION, SHORT_QUESTION
 from engine.generation.generate import stream_generate
 from engine.runtime.model import load_model
 
