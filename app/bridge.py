@@ -25,8 +25,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from app.backend import Backend, EngineBackend, Message
-from app.prompt import compose
+from engine.generation.backend import Backend, EngineBackend, Message
+from engine.generation.prompt import compose
 from app.worker_messages import (  # the window imports these from here too
     ConvertRequest,
     DocumentExtracted,
@@ -38,8 +38,9 @@ from app.worker_messages import (  # the window imports these from here too
     LoadRequest,
     ModelLoaded,
 )
-from engine import child_process, paths
-from engine.events import GenerationEvent
+from engine.convert import child_process
+from engine.core import paths
+from engine.core.events import GenerationEvent
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ __all__ = ["Bridge", "ConvertRequest", "DocumentExtracted", "EngineWorker", "Ext
 
 def _user_message(exc: BaseException) -> str:
     """The text a person sees: engine errors carry their own; anything else is a bug report."""
-    from engine.errors import EngineError
+    from engine.core.errors import EngineError
 
     if isinstance(exc, EngineError):
         return str(exc)
@@ -204,7 +205,7 @@ class JobWorker(QObject):
 
     @Slot(str)
     def inspect_folder(self, folder: str) -> None:
-        from app.backend import read_info
+        from engine.generation.backend import read_info
 
         try:
             info = read_info(folder)
@@ -235,7 +236,7 @@ class JobWorker(QObject):
             self.failed.emit(Failure(kind, "Cancelled."))
             return
         try:
-            from engine.convert import require_convert_extra
+            from engine.convert.pipeline import require_convert_extra
 
             require_convert_extra()
             workdir = paths.cache_dir()
@@ -282,7 +283,7 @@ def _fraction(line: str) -> float | None:
 
 
 def _default_model_dir() -> str:
-    from engine.default_model import default_model_dir
+    from engine.runtime.catalog import default_model_dir
 
     return str(default_model_dir())
 

@@ -23,8 +23,8 @@ from app.bridge import ConvertRequest
 
 def missing_extra_note() -> str:
     """Empty when converting can work; otherwise what to install (a cheap module lookup)."""
-    from engine.convert import require_convert_extra
-    from engine.errors import MissingExtraError
+    from engine.convert.pipeline import require_convert_extra
+    from engine.core.errors import MissingExtraError
 
     try:
         require_convert_extra()

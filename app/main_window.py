@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from app import settings as settings_io
 from app import theme
-from app.backend import Backend
+from engine.generation.backend import Backend
 from app.bridge import (
     Bridge,
     ConvertRequest,
@@ -49,14 +49,14 @@ from app.conversation_list import ConversationList
 from app.convert_dialog import ConvertDialog
 from app.metrics_bar import MetricsBar, footer_text, stats_of
 from app.model_picker import ModelPicker
-from app.prompt import ComposedPrompt, Turn, document_budget
 from app.recovery import StoreAlerts, database_guarded, open_store
 from app.settings_panel import SettingsPanel
 from app.state import AppState
 from app.store import Attachment, Store
 from app.window_conversations import ConversationCommands
-from engine import paths
-from engine.events import GenerationEvent, PrefillProgress
+from engine.core import paths
+from engine.core.events import GenerationEvent, PrefillProgress
+from engine.generation.prompt import ComposedPrompt, Turn, document_budget
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ class MainWindow(ConversationCommands, QMainWindow):
 
     # -- models ---------------------------------------------------------------------------
     def model_folders(self) -> list[str]:
-        from engine.catalog import installed_models
+        from engine.runtime.catalog import installed_models
 
         folders = [str(p) for p in installed_models()]
         folders += [f for f in self.settings.model_folders if Path(f).is_dir() and f not in folders]

@@ -12,7 +12,7 @@ from PySide6.QtCore import QPointF, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QWidget
 
-from engine.events import GenerationEvent, LoadReport, PrefillProgress
+from engine.core.events import GenerationEvent, LoadReport, PrefillProgress
 
 MAX_FPS = 10
 

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.events import ModelInfo
+from engine.core.events import ModelInfo
 
 
 def human_bytes(size: int) -> str:

@@ -24,7 +24,7 @@ def run() -> int:
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
-    from engine.default_model import default_model_dir, is_installed
+    from engine.convert.default_model import default_model_dir, is_installed
 
     from app.main import app_icon
 

@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from engine import paths
-from engine.events import LoadOptions, SamplingParams
+from engine.core import paths
+from engine.core.events import LoadOptions, SamplingParams
 
 log = logging.getLogger(__name__)
 

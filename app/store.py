@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from app.store_writer import PendingUpdate, StoreWriter
-from engine import paths
+from engine.core import paths
 from engine.documents import Document, Span
 
 GUI_BUSY_TIMEOUT_SECONDS = 0.15  # the longest the window waits for another program's lock

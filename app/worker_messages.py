@@ -9,9 +9,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from app.prompt import Turn
+from engine.core.events import LoadOptions, LoadReport, ModelInfo, OverflowPolicy, SamplingParams
 from engine.documents import Document
-from engine.events import LoadOptions, LoadReport, ModelInfo, OverflowPolicy, SamplingParams
+from engine.generation.prompt import Turn
 
 
 # -- requests -----------------------------------------------------------------------

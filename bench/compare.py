@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from peers import GenaiEngine, HearthEngine, LlamaCppEngine, OptimumEngine  # noqa: E402
 
-from engine.benchmark import LONG_QUESTION, SHORT_QUESTION  # noqa: E402
-from engine.catalog import resolve_model  # noqa: E402
-from engine.tokenizer import TextCodec  # noqa: E402
+from engine.generation.benchmark import LONG_QUESTION, SHORT_QUESTION  # noqa: E402
+from engine.runtime.catalog import resolve_model  # noqa: E402
+from engine.runtime.tokenizer import TextCodec  # noqa: E402
 
 CHAT_QUESTIONS = [
     "What is a hearth?",

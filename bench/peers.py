@@ -11,9 +11,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.benchmark import time_one
-from engine.events import LoadOptions
-from engine.model import load_model
+from engine.core.events import LoadOptions
+from engine.generation.benchmark import time_one
+from engine.runtime.model import load_model
 
 
 def _speeds(start: float, first: float, end: float, count: int) -> tuple[float, float]:

@@ -18,7 +18,7 @@ TEST_HOME = REPO / ".hearth-dev" / "test-home"
 @pytest.fixture(scope="session")
 def default_model_dir() -> Path:
     """The converted default model folder (built on first use)."""
-    from engine.default_model import default_model_dir as target, install_default
+    from engine.convert.default_model import default_model_dir as target, install_default
 
     previous = os.environ.get("HEARTH_HOME")
     os.environ["HEARTH_HOME"] = str(TEST_HOME)
@@ -43,7 +43,7 @@ def default_gguf(default_model_dir) -> Path:
 @pytest.fixture(scope="session")
 def fp32_model_dir(default_gguf) -> Path:
     """The GGUF converted at fp32: exactly the GGUF's weights, no quantized kernels."""
-    from engine.convert import convert
+    from engine.convert.pipeline import convert
 
     target = TEST_HOME / "data" / "models" / "SmolLM2-135M-Instruct-fp32"
     if not (target / "hearth.json").is_file():

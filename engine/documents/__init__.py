@@ -3,7 +3,7 @@
 ``extract`` reads one file into a ``Document``. Text-like files are decoded directly;
 PDF goes through pypdf and DOCX through python-docx. Anything a person can fix
 (missing file, wrong type, password, scan without text, damage) is a ``DocumentError``.
-Fitting documents into the prompt is ``engine.retrieval``'s job.
+Fitting documents into the prompt is ``engine.documents.retrieval``'s job.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from engine.documents.kinds import (
     kind_of,
     no_text_message,
 )
+from engine.core.errors import DocumentError
 from engine.documents.model import Document, DocumentKind, ExtractionCancelled, ProgressFn, Span, check_cancel
 from engine.documents.pdf import read_pdf
 from engine.documents.spans import paragraph_spans
 from engine.documents.word import read_docx
-from engine.errors import DocumentError
 
 __all__ = [
     "DEFAULT_MAX_BYTES",

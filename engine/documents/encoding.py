@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from engine.core.errors import DocumentError
 from engine.documents.spans import normalise_newlines
-from engine.errors import DocumentError
 
 _BOMS = (
     (b"\xef\xbb\xbf", "utf-8-sig"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.core.errors import DocumentError
 from engine.documents.model import DocumentKind
-from engine.errors import DocumentError
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 

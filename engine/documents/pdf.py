@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from engine.core.errors import DocumentError
 from engine.documents.kinds import damaged
 from engine.documents.model import ProgressFn, Span, check_cancel
 from engine.documents.spans import normalise_newlines
-from engine.errors import DocumentError
 
 
 def read_pdf(file: Path, progress: ProgressFn | None, cancel: threading.Event | None) -> tuple[str, tuple[Span, ...]]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from engine.core.errors import DocumentError
 from engine.documents.kinds import damaged
 from engine.documents.model import ExtractionCancelled, Span, check_cancel
 from engine.documents.spans import line_spans
 from engine.documents.zip_limits import check_zip
-from engine.errors import DocumentError
 
 _CANCEL_EVERY = 1024  # paragraphs or tables between cancel checks
 

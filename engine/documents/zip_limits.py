@@ -12,9 +12,9 @@ import threading
 import zipfile
 from pathlib import Path
 
+from engine.core.errors import DocumentError
 from engine.documents.kinds import megabytes
 from engine.documents.model import check_cancel
-from engine.errors import DocumentError
 
 MAX_INFLATED_BYTES = 200 * 1024 * 1024  # all parts together, images included
 # The XML is what python-docx parses into a tree several times its size: capped lower.

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 
-from engine.events import GenerationEvent, LoadOptions, LoadReport, ModelInfo, PrefillProgress, SamplingParams
+from engine.core.events import GenerationEvent, LoadOptions, LoadReport, ModelInfo, PrefillProgress, SamplingParams
 
 
 def fake_info(name: str = "fake-model") -> ModelInfo:
@@ -30,7 +30,7 @@ class ScriptedBackend:
     def load(self, folder: str, options: LoadOptions) -> tuple[ModelInfo, LoadReport]:
         self.calls.append(("load", folder, options))
         if self.fail_load:
-            from engine.errors import ModelLoadError
+            from engine.core.errors import ModelLoadError
 
             raise ModelLoadError(self.fail_load)
         self.loaded = True
@@ -49,7 +49,7 @@ class ScriptedBackend:
                ) -> Iterator[GenerationEvent]:
         self.calls.append(("stream", tuple(messages), params, policy))
         if self.fail_stream:
-            from engine.errors import ContextOverflowError
+            from engine.core.errors import ContextOverflowError
 
             raise ContextOverflowError(self.fail_stream)
         return self._events(cancel, on_prefill)

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from app.backend import EngineBackend
-from engine.events import LoadOptions
+from engine.core.events import LoadOptions
+from engine.generation.backend import EngineBackend
 
 
 class _Codec:
@@ -40,9 +40,9 @@ def _yield_between_opcodes(frame, event, arg):
 
 
 def test_count_tokens_is_safe_while_the_engine_thread_loads_and_unloads(monkeypatch):
-    import engine.model
+    import engine.runtime.model
 
-    monkeypatch.setattr(engine.model, "load_model", lambda folder, options=None: _Model())
+    monkeypatch.setattr(engine.runtime.model, "load_model", lambda folder, options=None: _Model())
     backend = EngineBackend()
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -78,18 +78,18 @@ def test_count_tokens_is_safe_while_the_engine_thread_loads_and_unloads(monkeypa
 
 def test_a_failed_load_leaves_no_model(monkeypatch):
     """What the window relies on: the old model is freed first, so after a failure none is loaded."""
-    import engine.model
-    from engine.errors import ModelLoadError
+    import engine.runtime.model
+    from engine.core.errors import ModelLoadError
 
     backend = EngineBackend()
-    monkeypatch.setattr(engine.model, "load_model", lambda folder, options=None: _Model())
+    monkeypatch.setattr(engine.runtime.model, "load_model", lambda folder, options=None: _Model())
     backend.load("/good", LoadOptions())
     assert backend.model is not None
 
     def fail(folder, options=None):
         raise ModelLoadError("model.onnx is truncated")
 
-    monkeypatch.setattr(engine.model, "load_model", fail)
+    monkeypatch.setattr(engine.runtime.model, "load_model", fail)
     with pytest.raises(ModelLoadError):
         backend.load("/bad", LoadOptions())
     assert backend.model is None

@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from app.bridge import Bridge, GenerationRequest, LoadRequest
-from app.prompt import Turn
-from engine.events import LoadOptions, SamplingParams
+from engine.core.events import LoadOptions, SamplingParams
+from engine.generation.prompt import Turn
 from tests.app.fakes import ScriptedBackend, SignalLog
 
 
@@ -146,8 +146,8 @@ def test_cancelling_a_queued_install_cancels_that_install(qtbot, make_bridge, mo
     """Cancel pressed while the install waits behind another job must not be lost."""
     import subprocess
 
-    import app.backend
-    import engine.convert
+    import engine.generation.backend
+    import engine.convert.pipeline
     from tests.app.fakes import fake_info
 
     started, release = threading.Event(), threading.Event()
@@ -163,8 +163,8 @@ def test_cancelling_a_queued_install_cancels_that_install(qtbot, make_bridge, mo
         spawned.append(cmd)
         raise OSError("no child processes in this test")
 
-    monkeypatch.setattr(app.backend, "read_info", slow_read_info)
-    monkeypatch.setattr(engine.convert, "require_convert_extra", lambda: None)
+    monkeypatch.setattr(engine.generation.backend, "read_info", slow_read_info)
+    monkeypatch.setattr(engine.convert.pipeline, "require_convert_extra", lambda: None)
     monkeypatch.setattr(subprocess, "Popen", popen)
     bridge = make_bridge(ScriptedBackend())
     failures: list = []

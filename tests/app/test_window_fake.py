@@ -223,7 +223,7 @@ def test_first_start_offers_the_default_model(qtbot):
 
 
 def test_metrics_bar_repaints_at_most_ten_times_a_second(qtbot):
-    from engine.events import GenerationEvent
+    from engine.core.events import GenerationEvent
 
     w = _open(qtbot)
     start = w.metrics.repaints

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.events import LoadOptions
-from engine.model import LoadedModel, load_model
+from engine.core.events import LoadOptions
+from engine.runtime.model import LoadedModel, load_model
 
 
 @pytest.fixture(scope="session")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from engine.batching import BatchDecoder, NoFreeSlotError
-from engine.events import LoadOptions, SamplingParams
-from engine.generate import stream_generate
-from engine.model import load_model
+from engine.core.events import LoadOptions, SamplingParams
+from engine.generation.batching import BatchDecoder, NoFreeSlotError
+from engine.generation.generate import stream_generate
+from engine.runtime.model import load_model
 
 from tests.engine.tiny_models import tiny_models_fixture  # noqa: F401 - the tiny_models fixture
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.chat import fit_messages
-from engine.errors import ContextOverflowError
+from engine.core.errors import ContextOverflowError
+from engine.generation.chat import fit_messages
 
 
 def _history(turns):

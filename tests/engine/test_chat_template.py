@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from engine import chat_template
-from engine.chat_template import RenderCancelled
 from engine.cli import main
-from engine.errors import ChatTemplateError
-from engine.tokenizer import TextCodec
+from engine.core.errors import ChatTemplateError
+from engine.runtime import chat_template
+from engine.runtime.chat_template import RenderCancelled
+from engine.runtime.tokenizer import TextCodec
 from tests.engine.hostile import bounded
 from tests.engine.tiny_models import tiny_models_dir
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import child_process
+from engine.convert import child_process
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import onnx
 import pytest
 
-from engine.errors import ModelLoadError
-from engine.model import load_model, read_info
+from engine.core.errors import ModelLoadError
+from engine.runtime.model import load_model, read_info
 
 from tests.engine.tiny_models import tiny_models_fixture  # noqa: F401 - the tiny_models fixture
 

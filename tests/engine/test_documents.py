@@ -12,9 +12,9 @@ import docx
 import pypdf
 import pytest
 
+from engine.core.errors import DocumentError
 from engine.documents import DEFAULT_MAX_BYTES, Document, ExtractionCancelled, extract, paragraph_spans
-from engine.errors import DocumentError
-from engine.retrieval import EXCERPTS_INTRO, bm25_scores, build_context, chunk_document
+from engine.documents.retrieval import EXCERPTS_INTRO, bm25_scores, build_context, chunk_document
 from tests.helpers.make_pdf import build_pdf, write_pdf
 
 

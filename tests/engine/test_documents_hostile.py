@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from engine.core.errors import DocumentError
 from engine.documents import ExtractionCancelled, extract, paragraph_spans
-from engine.errors import DocumentError
-from engine.retrieval import build_context
+from engine.documents.retrieval import build_context
 from tests.engine.hostile import bounded, docx_with_body, paragraphs_xml
 
 

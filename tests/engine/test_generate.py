@@ -7,12 +7,12 @@ import threading
 import numpy as np
 import pytest
 
-from engine.chat import ChatSession
-from engine.errors import ContextOverflowError, InvalidSamplingError
-from engine.events import LoadOptions, PrefillProgress, SamplingParams
-from engine.generate import PREFILL_CHUNK, stream_generate
-from engine.model import load_model
-from engine.tokenizer import StreamingDetokenizer
+from engine.core.errors import ContextOverflowError, InvalidSamplingError
+from engine.core.events import LoadOptions, PrefillProgress, SamplingParams
+from engine.generation.chat import ChatSession
+from engine.generation.detokenizer import StreamingDetokenizer
+from engine.generation.generate import PREFILL_CHUNK, stream_generate
+from engine.runtime.model import load_model
 
 GREEDY = SamplingParams(max_new_tokens=24, ignore_eos=True)
 

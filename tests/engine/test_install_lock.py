@@ -10,7 +10,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from engine.q4_exact import DEFAULT_ROUTE
+from engine.convert.q4_exact import DEFAULT_ROUTE
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,8 +20,8 @@ INSTALLER = textwrap.dedent(
     """
     import json, os, sys, time
     from pathlib import Path
-    from engine import default_model
-    from engine.errors import ConversionError
+    from engine.convert import default_model
+    from engine.core.errors import ConversionError
     work = Path(sys.argv[1])
 
     def fake_convert(src, out, **kwargs):
@@ -38,8 +38,8 @@ INSTALLER = textwrap.dedent(
         os.rename(build, out)
         return out
 
-    import engine.convert
-    engine.convert.convert = fake_convert
+    import engine.convert.pipeline
+    engine.convert.pipeline.convert = fake_convert
     default_model._fetch_gguf = lambda progress: work / "model.gguf"
     default_model.install_default(progress=lambda line: print(line, flush=True))
     """

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.events import LoadOptions, SamplingParams
-from engine.generate import stream_generate
-from engine.model import LoadedModel, load_model
-from engine.tokenizer import TextCodec
+from engine.core.events import LoadOptions, SamplingParams
+from engine.generation.generate import stream_generate
+from engine.runtime.model import LoadedModel, load_model
+from engine.runtime.tokenizer import TextCodec
 from tests.engine.tiny_models import LAYOUTS, tiny_models_fixture  # noqa: F401 - the tiny_models fixture
 
 NEW_TOKENS = 32

@@ -12,10 +12,10 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-import engine.graph
-import engine.model
+import engine.runtime.graph
+import engine.runtime.model
 from engine import cli
-from engine.model import read_info
+from engine.runtime.model import read_info
 
 from tests.engine.tiny_models import tiny_models_fixture  # noqa: F401 - the tiny_models fixture
 
@@ -52,15 +52,15 @@ def graph_reads(monkeypatch) -> list[str]:
         calls.append(str(path))
         return real_load(path, *args, **kwargs)
 
-    monkeypatch.setattr(engine.graph.onnx, "load", counting_load)
-    real_outline = getattr(engine.model, "read_outline", None)
+    monkeypatch.setattr(engine.runtime.graph.onnx, "load", counting_load)
+    real_outline = getattr(engine.runtime.model, "read_outline", None)
     if real_outline is not None:
 
         def counting_outline(path):
             calls.append(str(path))
             return real_outline(path)
 
-        monkeypatch.setattr(engine.model, "read_outline", counting_outline)
+        monkeypatch.setattr(engine.runtime.model, "read_outline", counting_outline)
     return calls
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.events import LoadOptions, SamplingParams
-from engine.generate import stream_generate
-from engine.model import load_model
+from engine.core.events import LoadOptions, SamplingParams
+from engine.generation.generate import stream_generate
+from engine.runtime.model import load_model
 
 from tests.engine.tiny_models import tiny_models_fixture  # noqa: F401 - the tiny_models fixture
 
@@ -75,7 +75,7 @@ def test_requests_that_do_not_ask_get_no_logprobs(tiny):
 
 
 def test_more_than_twenty_alternatives_are_refused(tiny):
-    from engine.errors import InvalidSamplingError
+    from engine.core.errors import InvalidSamplingError
 
     with pytest.raises(InvalidSamplingError, match="top_logprobs"):
         list(stream_generate(tiny, _prompt(tiny), SamplingParams(top_logprobs=21)))

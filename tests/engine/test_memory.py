@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import memory
-from engine.memory import collapse_to_huge_pages
+from engine.runtime import memory
+from engine.runtime.memory import collapse_to_huge_pages
 
 
 def _kernel_has_madv_collapse() -> bool:
@@ -60,8 +60,8 @@ def test_loading_a_model_puts_its_weights_on_huge_pages(default_model_dir):
     # (already on huge pages) the new weights may reuse.
     script = (
         "import sys\n"
-        "from engine.events import LoadOptions\n"
-        "from engine.model import load_model\n"
+        "from engine.core.events import LoadOptions\n"
+        "from engine.runtime.model import load_model\n"
         "model = load_model(sys.argv[1], LoadOptions(threads=2, context_length=256))\n"
         "print(next(l.split()[1] for l in open('/proc/self/smaps_rollup') if l.startswith('AnonHugePages:')))\n"
     )
@@ -110,8 +110,8 @@ def test_collapsing_stops_at_its_deadline():
 
 _LOAD_BESIDE_A_BUFFER = """
 import ctypes, json, mmap, sys
-from engine.events import LoadOptions
-from engine.model import load_model
+from engine.core.events import LoadOptions
+from engine.runtime.model import load_model
 
 # 16 MB of unrelated, written memory, fenced by two inaccessible pages so the
 # kernel keeps it a mapping of its own (its smaps entry then describes it alone).

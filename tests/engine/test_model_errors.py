@@ -9,8 +9,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from engine.errors import ModelLoadError, UnsupportedModelError
-from engine.model import load_model, read_info
+from engine.core.errors import ModelLoadError, UnsupportedModelError
+from engine.runtime.model import load_model, read_info
 
 
 def _copy_small_parts(src: Path, dst: Path) -> Path:

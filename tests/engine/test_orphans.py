@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.convert import convert
-from engine.errors import ConversionError
+from engine.convert.pipeline import convert
+from engine.core.errors import ConversionError
 
 REPO = Path(__file__).resolve().parents[2]
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; parent-death signal is Linux's")
@@ -25,8 +25,8 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="re
 PARENT = textwrap.dedent(
     """
     import sys
-    from engine import child_process
-    from engine.convert import convert
+    from engine.convert import child_process
+    from engine.convert.pipeline import convert
     child_process.python_module = lambda *a: [sys.executable, "-c", "import time; time.sleep(300)"]
     convert(sys.argv[1], sys.argv[2], precision="fp32")
     """

@@ -7,15 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from engine.events import LoadOptions
-from engine.model import load_model
-from engine.perplexity import perplexity
+from engine.core.events import LoadOptions
+from engine.generation.perplexity import perplexity
+from engine.runtime.model import load_model
 
 TEXT = Path(__file__).resolve().parents[1] / "data" / "ppl_text.txt"
 
 
 def test_chunked_perplexity_equals_token_by_token_on_a_float_graph(fp32_model_dir):
-    # On the int4 default model the two differ by about 0.6 % (see engine/perplexity.py).
+    # On the int4 default model the two differ by about 0.6 % (see engine/generation/perplexity.py).
     model = load_model(fp32_model_dir, LoadOptions(context_length=512, threads=2))
     text = TEXT.read_text(encoding="utf-8")
     fast = perplexity(model, text, max_tokens=384)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from engine.benchmark import LONG_QUESTION, SHORT_QUESTION
-from engine.events import LoadOptions, SamplingParams
-from engine.generate import stream_generate
-from engine.model import load_model
+from engine.core.events import LoadOptions, SamplingParams
+from engine.generation.benchmark import LONG_QUESTION, SHORT_QUESTION
+from engine.generation.generate import stream_generate
+from engine.runtime.model import load_model
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 

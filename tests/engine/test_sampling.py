@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.errors import InvalidSamplingError
-from engine.events import SamplingParams
-from engine.sampling import (
+from engine.core.errors import InvalidSamplingError
+from engine.core.events import SamplingParams
+from engine.generation.sampling import (
     apply_repetition_penalty,
     make_sampler,
     min_p_mask,

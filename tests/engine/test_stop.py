@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.stop import StopStringFilter
+from engine.generation.stop import StopStringFilter
 
 
 def _stream(stops, pieces):

@@ -1,0 +1,1 @@
+"""Conversion and default-model install: a GGUF or Hugging Face checkpoint into a model folder."""

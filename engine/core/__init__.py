@@ -1,0 +1,1 @@
+"""The shared vocabulary every layer uses: errors, events, paths, config files."""

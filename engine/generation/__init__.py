@@ -1,0 +1,1 @@
+"""Text generation on a loaded model: sampling, stopping, chat, batching, prompts."""

@@ -1,0 +1,147 @@
+"""Several sequences in one model: prefill chunks between decode ticks, slots freed at once.
+
+``BatchDecoder.step`` does one unit of work and returns the events it produced:
+one prefill chunk for the sequence that has waited longest, then one decode tick
+that gives every decoding sequence its next token in a single session run. A
+scheduler (the server's) calls ``add`` and ``step`` at token boundaries, so
+requests join and leave while others decode.
+
+Prefill runs at batch 1 in the sequence's own slot, because ONNX Runtime's CPU
+GroupQueryAttention refuses several tokens per row next to a past: prefill rows and
+decode rows never share a run.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence as Ids
+from dataclasses import dataclass, field
+
+from engine.core.errors import EngineError
+from engine.core.events import GenerationEvent, SamplingParams
+from engine.generation.generate import PREFILL_CHUNK, check_prompt, prefill_chunks
+from engine.generation.sampling import validate
+from engine.generation.sequence import Sequence
+from engine.runtime.model import LoadedModel
+
+
+class NoFreeSlotError(EngineError):
+    """Every KV slot is busy; the caller queues the request and tries again after a step."""
+
+
+@dataclass
+class _Prefilling:
+    seq: Sequence
+    chunks: deque[tuple[int, int]] = field(default_factory=deque)
+
+
+class BatchDecoder:
+    """Runs up to ``model.runner.slots`` sequences together."""
+
+    def __init__(self, model: LoadedModel, prefill_chunk: int = PREFILL_CHUNK) -> None:
+        self.model = model
+        self.runner = model.runner
+        self.prefill_chunk = prefill_chunk
+        self._free = set(range(self.runner.slots))
+        self._prefilling: deque[_Prefilling] = deque()
+        self._decoding: list[Sequence] = []
+
+    @property
+    def free_slots(self) -> int:
+        return len(self._free)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._prefilling or self._decoding)
+
+    def add(self, prompt: Ids[int], params: SamplingParams, cancel: threading.Event | None = None) -> Sequence:
+        """Take a free slot for ``prompt``; its prefill starts at the next ``step``.
+
+        The free slot whose cache shares the longest prefix with the prompt is taken,
+        so a follow-up request reuses what an earlier one left behind.
+
+        Raises:
+            NoFreeSlotError: every slot is busy.
+            InvalidSamplingError, ContextOverflowError: the request itself is wrong.
+        """
+        validate(params)
+        check_prompt(prompt, self.runner.context_length)
+        if not self._free:
+            raise NoFreeSlotError(f"All {self.runner.slots} slots are busy.")
+        slot = max(sorted(self._free), key=lambda s: self.runner.common_prefix(prompt, s))
+        self._free.discard(slot)
+        seq = Sequence(self.model, prompt, params, slot, cancel)
+        chunks = prefill_chunks(self.runner, slot, seq.prompt, self.prefill_chunk)
+        seq.stats.cached_tokens = chunks[0][0]
+        self._prefilling.append(_Prefilling(seq, deque(chunks)))
+        return seq
+
+    def step(self) -> list[tuple[Sequence, GenerationEvent]]:
+        """One prefill chunk, then one decode tick; the events they produced, in order."""
+        events: list[tuple[Sequence, GenerationEvent]] = []
+        events += self._drop_cancelled()
+        if self._prefilling:
+            events += self._prefill_one_chunk()
+        if self._decoding:
+            events += self._decode_tick()
+        return events
+
+    # -- internals ------------------------------------------------------------------------
+    def _drop_cancelled(self) -> list[tuple[Sequence, GenerationEvent]]:
+        # A cancel (a client that went away) frees its slot before the next run.
+        ended = [p.seq for p in self._prefilling if p.seq.cancel.is_set()]
+        ended += [s for s in self._decoding if s.cancel.is_set()]
+        self._prefilling = deque(p for p in self._prefilling if not p.seq.cancel.is_set())
+        self._decoding = [s for s in self._decoding if not s.cancel.is_set()]
+        return [self._end(seq, seq.finish("cancelled")) for seq in ended]
+
+    def _prefill_one_chunk(self) -> list[tuple[Sequence, GenerationEvent]]:
+        job = self._prefilling[0]
+        seq = job.seq
+        start, end = job.chunks.popleft()
+        try:
+            logits = self.runner.forward(seq.prompt[start:end], seq.slot)
+        except Exception as exc:  # noqa: BLE001 - one request's failure ends that request only
+            self._prefilling.popleft()
+            return [self._end(seq, seq.finish("error", _message(exc)))]
+        if job.chunks:
+            return []
+        self._prefilling.popleft()
+        seq.stats.prefill_end = time.perf_counter()
+        return self._after_step(seq, seq.step(logits, self.runner.last_argmax), joining=True)
+
+    def _decode_tick(self) -> list[tuple[Sequence, GenerationEvent]]:
+        decoding = self._decoding
+        try:
+            logits = self.runner.decode_tick([s.slot for s in decoding], [s.tokens[-1] for s in decoding])
+        except Exception as exc:  # noqa: BLE001 - the batch failed: every member ends with the reason
+            self._decoding = []
+            return [self._end(seq, seq.finish("error", _message(exc))) for seq in decoding]
+        argmax = self.runner.tick_argmax if self.runner.has_argmax else None
+        events: list[tuple[Sequence, GenerationEvent]] = []
+        for row, seq in enumerate(decoding):
+            chosen = int(argmax[seq.slot]) if argmax is not None else None
+            events += self._after_step(seq, seq.step(logits[row], chosen), joining=False)
+        self._decoding = [s for s in decoding if not s.done]
+        return events
+
+    def _after_step(
+        self, seq: Sequence, produced: list[GenerationEvent], joining: bool
+    ) -> list[tuple[Sequence, GenerationEvent]]:
+        if seq.done:
+            self._free.add(seq.slot)
+        elif joining:
+            self._decoding.append(seq)
+        return [(seq, event) for event in produced]
+
+    def _end(self, seq: Sequence, event: GenerationEvent) -> tuple[Sequence, GenerationEvent]:
+        self._free.add(seq.slot)
+        return seq, event
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, EngineError):
+        return str(exc)
+    return f"Generation failed: {exc.__class__.__name__}: {exc}"

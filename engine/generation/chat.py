@@ -1,0 +1,149 @@
+"""Chat on top of ``stream_generate``: templating, the overflow policy, and a session.
+
+The overflow policy is applied before prefill, so a long chat never crashes and
+never silently loses the system prompt:
+- ``stop``: refuse with a ``ContextOverflowError`` that says what to do.
+- ``drop_oldest``: drop the oldest turns, keeping the system prompt.
+- ``truncate_middle``: keep the start (system prompt) and the end, cut tokens between.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from engine.core.errors import ContextOverflowError
+from engine.core.events import GenerationEvent, OverflowPolicy, SamplingParams
+from engine.generation.generate import ProgressCallback, stream_generate
+from engine.runtime.chat_template import RenderCancelled, cancel_scope
+from engine.runtime.model import LoadedModel
+from engine.runtime.tokenizer import TextCodec
+
+Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class FittedPrompt:
+    """The token ids to send, and what the overflow policy removed to get them."""
+
+    ids: list[int]
+    dropped_messages: int = 0
+    truncated_tokens: int = 0
+
+
+def reply_reserve(params: SamplingParams, context: int) -> int:
+    """Room kept free for the answer when a policy has to make space."""
+    return max(1, min(params.max_new_tokens, context // 4))
+
+
+def fit_messages(
+    codec: TextCodec, messages: Sequence[Message], context: int, reserve: int, policy: OverflowPolicy
+) -> FittedPrompt:
+    """Template ``messages`` and make them fit ``context - reserve`` tokens under ``policy``."""
+    ids = codec.encode_chat(messages)
+    if len(ids) + reserve <= context:
+        return FittedPrompt(ids)
+    if policy == "stop":
+        if len(ids) < context:
+            return FittedPrompt(ids)  # fits, with less room for the reply
+        raise ContextOverflowError(
+            f"This chat is {len(ids)} tokens and the context holds {context}. "
+            "Start a new chat, raise the context length, or pick another overflow policy in settings."
+        )
+    budget = context - reserve
+    if policy == "drop_oldest":
+        return _drop_oldest(codec, list(messages), budget)
+    if policy == "truncate_middle":
+        return _truncate_middle(codec, messages, ids, budget)
+    raise ValueError(f"unknown overflow policy {policy!r}")
+
+
+def _drop_oldest(codec: TextCodec, messages: list[Message], budget: int) -> FittedPrompt:
+    system = [m for m in messages[:1] if m["role"] == "system"]
+    rest = messages[len(system) :]
+    dropped = 0
+    while len(rest) > 1:
+        rest = rest[1:]
+        dropped += 1
+        # Never start the history on an assistant turn.
+        while len(rest) > 1 and rest[0]["role"] == "assistant":
+            rest = rest[1:]
+            dropped += 1
+        ids = codec.encode_chat(system + rest)
+        if len(ids) <= budget:
+            return FittedPrompt(ids, dropped_messages=dropped)
+    ids = codec.encode_chat(system + rest)
+    if len(ids) <= budget:
+        return FittedPrompt(ids, dropped_messages=dropped)
+    # The last message alone is too long: cut its middle rather than fail.
+    fitted = _truncate_middle(codec, system + rest, ids, budget)
+    return dataclasses.replace(fitted, dropped_messages=dropped)
+
+
+def _truncate_middle(codec: TextCodec, messages: Sequence[Message], ids: list[int], budget: int) -> FittedPrompt:
+    head = len(codec.encode_chat(messages[:1], add_generation_prompt=False)) if messages[0]["role"] == "system" else 0
+    tail = budget - head
+    if tail < 16:
+        raise ContextOverflowError(
+            f"The system prompt alone is {head} tokens, too long for a context of {budget} usable tokens. "
+            "Shorten the system prompt or raise the context length."
+        )
+    kept = ids[:head] + ids[len(ids) - tail :]
+    return FittedPrompt(kept, truncated_tokens=len(ids) - len(kept))
+
+
+def stream_chat(
+    model: LoadedModel,
+    messages: Sequence[Message],
+    params: SamplingParams | None = None,
+    policy: OverflowPolicy = "drop_oldest",
+    cancel: threading.Event | None = None,
+    on_prefill: ProgressCallback | None = None,
+) -> Iterator[GenerationEvent]:
+    """Answer the last message of ``messages``; events report any messages dropped."""
+    params = params or SamplingParams()
+    context = model.runner.context_length
+    try:
+        with cancel_scope(cancel):  # a template stuck in a loop must not outlast a Stop
+            fitted = fit_messages(model.codec, messages, context, reply_reserve(params, context), policy)
+    except RenderCancelled:
+        return
+    for event in stream_generate(model, fitted.ids, params, cancel, on_prefill):
+        if fitted.dropped_messages:
+            event = dataclasses.replace(event, dropped_messages=fitted.dropped_messages)
+        yield event
+
+
+class ChatSession:
+    """A conversation held in memory: send, regenerate, edit. The CLI's chat uses it."""
+
+    def __init__(self, model: LoadedModel, system_prompt: str = "", policy: OverflowPolicy = "drop_oldest") -> None:
+        self.model = model
+        self.policy = policy
+        self.messages: list[Message] = [{"role": "system", "content": system_prompt}] if system_prompt else []
+
+    def send(self, text: str, params: SamplingParams | None = None, **kwargs) -> Iterator[GenerationEvent]:
+        self.messages.append({"role": "user", "content": text})
+        return self._answer(params, **kwargs)
+
+    def regenerate(self, params: SamplingParams | None = None, **kwargs) -> Iterator[GenerationEvent]:
+        """Answer the last user message again (the cache keeps everything before it)."""
+        if self.messages and self.messages[-1]["role"] == "assistant":
+            self.messages.pop()
+        return self._answer(params, **kwargs)
+
+    def edit(self, index: int, text: str, params: SamplingParams | None = None, **kwargs) -> Iterator[GenerationEvent]:
+        """Replace user message ``index``, forget what followed, and answer it."""
+        if self.messages[index]["role"] != "user":
+            raise ValueError("only user messages can be edited")
+        del self.messages[index:]
+        return self.send(text, params, **kwargs)
+
+    def _answer(self, params: SamplingParams | None, **kwargs) -> Iterator[GenerationEvent]:
+        reply = []
+        for event in stream_chat(self.model, self.messages, params, self.policy, **kwargs):
+            reply.append(event.text)
+            yield event
+        self.messages.append({"role": "assistant", "content": "".join(reply)})

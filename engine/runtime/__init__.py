@@ -1,0 +1,1 @@
+"""Sessions and graphs: find, load and run a model; no text-generation policy."""
