@@ -48,7 +48,8 @@ def _sampling(args: argparse.Namespace) -> SamplingParams:
 def _load(args: argparse.Namespace):
     from engine.model import load_model
 
-    options = LoadOptions(provider=args.provider, threads=args.threads, context_length=args.context)
+    options = LoadOptions(provider=args.provider, threads=args.threads, context_length=args.context,
+                          slots=getattr(args, "slots", 1))
     return load_model(resolve_model(args.model), options)
 
 
@@ -237,6 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
         cli_convert = None
     if cli_convert is not None:
         cli_convert.register(sub, models_sub)
+    from engine.serving import cli as cli_serve
+
+    cli_serve.register(sub, _add_model_args)
     return parser
 
 
