@@ -48,7 +48,8 @@ def _sampling(args: argparse.Namespace) -> SamplingParams:
 def _load(args: argparse.Namespace):
     from engine.runtime.model import load_model
 
-    options = LoadOptions(provider=args.provider, threads=args.threads, context_length=args.context)
+    options = LoadOptions(provider=args.provider, threads=args.threads, context_length=args.context,
+                          slots=getattr(args, "slots", 1))
     return load_model(resolve_model(args.model), options)
 
 
@@ -237,6 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
         convert_commands = None
     if convert_commands is not None:
         convert_commands.register(sub, models_sub)
+    from engine.cli import serve_commands
+
+    serve_commands.register(sub, _add_model_args)
     return parser
 
 

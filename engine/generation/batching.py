@@ -1,8 +1,10 @@
 """Several sequences in one model: prefill chunks between decode ticks, slots freed at once.
 
 ``BatchDecoder.step`` does one unit of work and returns the events it produced:
-one prefill chunk for the sequence that has waited longest, then one decode tick
-that gives every decoding sequence its next token in a single session run. A
+one decode tick that gives every decoding sequence its next token in a single
+session run, then one prefill chunk for the sequence that has waited longest.
+Decode goes first, so a long prompt never holds the running streams back by more
+than one chunk. A
 scheduler (the server's) calls ``add`` and ``step`` at token boundaries, so
 requests join and leave while others decode.
 
@@ -53,6 +55,11 @@ class BatchDecoder:
         return len(self._free)
 
     @property
+    def active(self) -> int:
+        """Sequences prefilling or decoding."""
+        return len(self._prefilling) + len(self._decoding)
+
+    @property
     def busy(self) -> bool:
         return bool(self._prefilling or self._decoding)
 
@@ -79,13 +86,13 @@ class BatchDecoder:
         return seq
 
     def step(self) -> list[tuple[Sequence, GenerationEvent]]:
-        """One prefill chunk, then one decode tick; the events they produced, in order."""
+        """One decode tick, then one prefill chunk; the events they produced, in order."""
         events: list[tuple[Sequence, GenerationEvent]] = []
         events += self._drop_cancelled()
-        if self._prefilling:
-            events += self._prefill_one_chunk()
         if self._decoding:
             events += self._decode_tick()
+        if self._prefilling:
+            events += self._prefill_one_chunk()
         return events
 
     # -- internals ------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""The local OpenAI-compatible server: HTTP routes, the continuous-batching scheduler, uvicorn."""
