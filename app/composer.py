@@ -180,7 +180,8 @@ class Composer(QWidget):
             self._draft = self.text()
         self.editing_message = message_id
         self.set_text(text)
-        self.edit_banner.setText("Editing a message: Enter sends it as a new version (the old one stays, under ‹ ›); Esc cancels.")
+        self.edit_banner.setText("Editing a message: Enter sends it as a new version (the old one stays, "
+                                 "under ‹ ›); Esc cancels.")
         self.edit_banner.setVisible(True)
         self.edit.setFocus()
 
