@@ -142,6 +142,7 @@ class EngineWorker(QObject):
                 request.policy,
                 request.cancel,
                 lambda progress: self.prefill_progressed.emit(rid, progress),
+                continue_last=request.continues,
             )
             for event in events:
                 last = event

@@ -60,6 +60,8 @@ class MessageWidget(QFrame):
     copy_requested = Signal(str)
     edit_requested = Signal(int)  # message id
     regenerate_requested = Signal()
+    continue_requested = Signal()
+    version_requested = Signal(int, int)  # message id, step (-1 the previous version, +1 the next)
 
     def __init__(self, message_id: int, role: str, text: str, title: str, dark: bool,
                  attachments: list[str] | None = None, parent: QWidget | None = None) -> None:
@@ -68,6 +70,7 @@ class MessageWidget(QFrame):
         self.role = role
         self.text = text
         self.dark = dark
+        self.finish_reason: str | None = None  # "length": the reply may be continued
         self.setObjectName("UserMessage" if role == "user" else "AssistantMessage")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 8)
@@ -76,6 +79,14 @@ class MessageWidget(QFrame):
         who = QLabel(f"<b>{title}</b>")
         header.addWidget(who)
         header.addStretch(1)
+        self.previous_button = self._action("‹", "The previous version", header)
+        self.previous_button.clicked.connect(lambda: self.version_requested.emit(self.message_id, -1))
+        self.version_label = QLabel("")
+        self.version_label.setObjectName("VersionLabel")
+        header.addWidget(self.version_label)
+        self.next_button = self._action("›", "The next version", header)
+        self.next_button.clicked.connect(lambda: self.version_requested.emit(self.message_id, 1))
+        self.set_version(1, 1)
         self.copy_button = self._action("Copy", "Copy this message as Markdown", header)
         self.copy_button.clicked.connect(lambda: self.copy_requested.emit(self.text))
         self.edit_button = self._action("Edit", "Edit this message and run it again", header)
@@ -84,6 +95,9 @@ class MessageWidget(QFrame):
         self.regenerate_button = self._action("Regenerate", "Write this reply again", header)
         self.regenerate_button.clicked.connect(self.regenerate_requested.emit)
         self.regenerate_button.setVisible(False)
+        self.continue_button = self._action("Continue", "Carry on this reply where it stopped", header)
+        self.continue_button.clicked.connect(self.continue_requested.emit)
+        self.continue_button.setVisible(False)
         layout.addLayout(header)
         if attachments:
             chips = QLabel("Attached: " + ", ".join(attachments))
@@ -110,6 +124,15 @@ class MessageWidget(QFrame):
 
     def set_text(self, text: str) -> None:
         self.text = text
+
+    def set_version(self, version: int, count: int) -> None:
+        """Show ‹ version/count › when there is more than one version."""
+        self.version, self.version_count = version, count
+        self.version_label.setText(f"{version}/{count}")
+        for w in (self.previous_button, self.version_label, self.next_button):
+            w.setVisible(count > 1)
+        self.previous_button.setEnabled(version > 1)
+        self.next_button.setEnabled(version < count)
 
     def render(self) -> None:
         if self.role == "user":
@@ -158,6 +181,8 @@ class ChatView(QScrollArea):
 
     edit_requested = Signal(int)
     regenerate_requested = Signal()
+    continue_requested = Signal()
+    version_requested = Signal(int, int)  # message id, step
     copied = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -198,6 +223,8 @@ class ChatView(QScrollArea):
         widget.copy_requested.connect(self._on_message_copy_requested)
         widget.edit_requested.connect(self.edit_requested)
         widget.regenerate_requested.connect(self.regenerate_requested)
+        widget.continue_requested.connect(self.continue_requested)
+        widget.version_requested.connect(self.version_requested)
         widget.set_footer(footer)
         self.column.insertWidget(self.column.count() - 1, widget)
         self.messages.append(widget)
@@ -227,11 +254,15 @@ class ChatView(QScrollArea):
             self.remove_message(widget)
 
     def refresh_actions(self, idle: bool) -> None:
-        """Only the last reply can be regenerated, and only when nothing runs."""
+        """Only the last reply can be regenerated or continued, and only when nothing runs."""
         for i, widget in enumerate(self.messages):
             last = i == len(self.messages) - 1
             widget.regenerate_button.setVisible(widget.role == "assistant" and last and idle)
+            widget.continue_button.setVisible(widget.role == "assistant" and last and idle
+                                              and widget.finish_reason == "length")
             widget.edit_button.setEnabled(idle)
+            widget.previous_button.setEnabled(idle and widget.version > 1)
+            widget.next_button.setEnabled(idle and widget.version < widget.version_count)
 
     # -- streaming -----------------------------------------------------------------------
     def begin_stream(self, widget: MessageWidget) -> None:

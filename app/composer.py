@@ -1,6 +1,7 @@
 """Where the user writes: the text box, attachment chips and the send/stop button.
 
-Enter sends, Shift+Enter starts a new line, Esc stops a running reply.
+Enter sends, Shift+Enter starts a new line, Esc stops a running reply or cancels an edit,
+Up in an empty box edits the last message sent.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class PendingAttachment:
 class PromptEdit(QPlainTextEdit):
     submitted = Signal()
     stop_pressed = Signal()
+    up_pressed_empty = Signal()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
@@ -46,6 +48,9 @@ class PromptEdit(QPlainTextEdit):
             return
         if event.key() == Qt.Key.Key_Escape:
             self.stop_pressed.emit()
+            return
+        if event.key() == Qt.Key.Key_Up and not self.toPlainText() and not event.modifiers():
+            self.up_pressed_empty.emit()
             return
         super().keyPressEvent(event)
 
@@ -87,6 +92,7 @@ class Composer(QWidget):
     attach_requested = Signal()
     attachment_removed = Signal(int)
     edit_cancelled = Signal()
+    edit_last_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -118,6 +124,7 @@ class Composer(QWidget):
         self.edit.setFixedHeight(72)
         self.edit.submitted.connect(self._on_edit_submitted)
         self.edit.stop_pressed.connect(self._on_edit_stop_pressed)
+        self.edit.up_pressed_empty.connect(self.edit_last_requested)
         row.addWidget(self.edit, 1)
         self.send_button = QPushButton("Send")
         self.send_button.setObjectName("SendButton")
@@ -133,6 +140,7 @@ class Composer(QWidget):
         self.attachments: dict[int, PendingAttachment] = {}
         self._chips: dict[int, Chip] = {}
         self.editing_message: int | None = None
+        self._draft = ""  # what the box held before an edit began; Esc brings it back
 
     # -- sending -----------------------------------------------------------------------
     def text(self) -> str:
@@ -149,9 +157,17 @@ class Composer(QWidget):
     def _on_edit_stop_pressed(self) -> None:
         if self.stop_button.isVisible() and self.stop_button.isEnabled():
             self.stop_requested.emit()
-        elif self.editing_message is not None:
-            self.end_edit()
-            self.edit_cancelled.emit()
+        else:
+            self.cancel_edit()
+
+    def cancel_edit(self) -> bool:
+        """Esc during an edit: the message stays as it was and the box gets its draft back."""
+        if self.editing_message is None:
+            return False
+        self.end_edit()
+        self.set_text(self._draft)
+        self.edit_cancelled.emit()
+        return True
 
     def set_answering(self, answering: bool, can_send: bool, stopping: bool = False) -> None:
         self.send_button.setVisible(not answering)
@@ -160,14 +176,21 @@ class Composer(QWidget):
         self.stop_button.setEnabled(answering and not stopping)
 
     def begin_edit(self, message_id: int, text: str) -> None:
+        if self.editing_message is None:
+            self._draft = self.text()
         self.editing_message = message_id
         self.set_text(text)
-        self.edit_banner.setText("Editing a message: Enter re-runs the chat from here, Esc cancels.")
+        self.edit_banner.setText("Editing a message: Enter sends it as a new version (the old one stays, "
+                                 "under ‹ ›); Esc cancels.")
         self.edit_banner.setVisible(True)
         self.edit.setFocus()
 
-    def end_edit(self) -> None:
+    def end_edit(self, clear: bool = False) -> None:
+        """Leave edit mode; ``clear`` also empties the box if it held the edited text."""
+        if clear and self.editing_message is not None:
+            self.set_text(self._draft)
         self.editing_message = None
+        self._draft = ""
         self.edit_banner.setVisible(False)
 
     # -- attachments ------------------------------------------------------------------

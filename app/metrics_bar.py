@@ -107,6 +107,19 @@ class MetricsBar(QWidget):
         self.device.setText(text)
         self.device.setToolTip(f"Loaded in {report.load_seconds:.1f} s. {report.fallback_text}")
 
+    def clear(self) -> None:
+        """No figures at all: a new chat, another chat, or another model."""
+        self.reset()
+        self.ttft.setText("TTFT –")
+        self.prefill.setText("prefill – tok/s")
+        self.decode.setText("decode – tok/s")
+        self.tokens.setText("0 tokens")
+        self.cached.setText("cached –")
+        self.context.setMaximum(1)
+        self.context.setValue(0)
+        self.context.setFormat("context –")
+        self.sparkline.update()
+
     def reset(self) -> None:
         self._latest, self._prefill = None, None
         self.sparkline.values.clear()

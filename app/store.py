@@ -29,49 +29,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.store_schema import upgrade
 from app.store_writer import PendingUpdate, StoreWriter
 from engine.core import paths
 from engine.documents import Document, Span
 
 GUI_BUSY_TIMEOUT_SECONDS = 0.15  # the longest the window waits for another program's lock
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS conversations (
-    id INTEGER PRIMARY KEY,
-    title TEXT NOT NULL,
-    created REAL NOT NULL,
-    updated REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY,
-    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
-    role TEXT NOT NULL,
-    content TEXT NOT NULL,
-    created REAL NOT NULL,
-    model TEXT NOT NULL DEFAULT '',
-    stats TEXT NOT NULL DEFAULT '{}',
-    finish_reason TEXT,
-    complete INTEGER NOT NULL DEFAULT 1
-);
-CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_id, id);
-CREATE TABLE IF NOT EXISTS attachments (
-    id INTEGER PRIMARY KEY,
-    message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    path TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    text TEXT NOT NULL,
-    spans TEXT NOT NULL,
-    tokens INTEGER NOT NULL
-);
-"""
-
-
 @dataclass(frozen=True)
 class Conversation:
     id: int
     title: str
     updated: float
+    created: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -106,6 +76,13 @@ class StoredMessage:
     finish_reason: str | None = None
     complete: bool = True
     attachments: tuple[Attachment, ...] = ()
+    parent_id: int | None = None
+    versions: tuple[int, ...] = ()  # ids of this message and its siblings (same parent), oldest first
+
+    @property
+    def version(self) -> int:
+        """1-based place among ``versions``."""
+        return self.versions.index(self.id) + 1 if self.id in self.versions else 1
 
 
 @dataclass(frozen=True)
@@ -136,7 +113,7 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
-            self.db.executescript(SCHEMA)
+            upgrade(self.db)
         except BaseException:
             self.db.close()  # so the caller may move the file aside
             raise
@@ -180,18 +157,18 @@ class Store:
         if search.strip():
             pattern = f"%{_escape_like(search.strip())}%"
             rows = self.db.execute(
-                "SELECT id, title, updated FROM conversations WHERE title LIKE ?1 ESCAPE '\\' OR id IN "
+                "SELECT id, title, updated, created FROM conversations WHERE title LIKE ?1 ESCAPE '\\' OR id IN "
                 "(SELECT conversation_id FROM messages WHERE content LIKE ?1 ESCAPE '\\') "
                 "OR id IN (SELECT value FROM json_each(?2)) ORDER BY updated DESC, id DESC",
                 (pattern, json.dumps(self._unsaved_matches(search.strip()))),
             )
         else:
-            rows = self.db.execute("SELECT id, title, updated FROM conversations ORDER BY updated DESC, id DESC")
-        return [Conversation(r["id"], r["title"], r["updated"]) for r in rows]
+            rows = self.db.execute("SELECT id, title, updated, created FROM conversations ORDER BY updated DESC, id DESC")
+        return [Conversation(r["id"], r["title"], r["updated"], r["created"]) for r in rows]
 
     def conversation(self, conversation_id: int) -> Conversation | None:
-        r = self.db.execute("SELECT id, title, updated FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
-        return Conversation(r["id"], r["title"], r["updated"]) if r else None
+        r = self.db.execute("SELECT id, title, updated, created FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+        return Conversation(r["id"], r["title"], r["updated"], r["created"]) if r else None
 
     def _unsaved_matches(self, needle: str) -> list[int]:
         """Chats whose pending reply text (still on its way to disk) contains ``needle``."""
@@ -230,37 +207,69 @@ class Store:
         complete: bool = True,
         attachments: tuple[Attachment, ...] = (),
     ) -> int:
+        """Add a message after the last one of the branch on screen."""
         with self._transaction():
-            return self._insert_message(conversation_id, role, content, model, complete, attachments)
+            parent = self._leaf(conversation_id)
+            return self._insert_message(conversation_id, parent, role, content, model, complete, attachments)
 
     def begin_exchange(self, conversation_id: int | None, title: str, text: str, model: str,
-                       attachments: tuple[Attachment, ...] = (), replace_from: int | None = None) -> Exchange:
+                       attachments: tuple[Attachment, ...] = (), replace_from: int | None = None,
+                       retitle: bool = False) -> Exchange:
         """Send, in one transaction: the chat (new if ``conversation_id`` is None, named ``title``),
-        minus ``replace_from`` and what follows (an edit), plus the user's message and an empty reply."""
+        the user's message and an empty reply. An edit (``replace_from``) branches: the new
+        message is a sibling of ``replace_from``, whose turns stay as the other version.
+        ``retitle`` renames the chat to ``title`` (its first message was edited)."""
         with self._transaction():
             if conversation_id is None:
                 conversation_id = self._insert_conversation(title)
-            if replace_from is not None:
-                self._delete_from(conversation_id, replace_from)
-            message_id = self._insert_message(conversation_id, "user", text, attachments=attachments)
-            reply_id = self._insert_message(conversation_id, "assistant", "", model, complete=False)
+                parent = None
+            elif replace_from is not None:
+                parent = self._parent_of(replace_from)
+            else:
+                parent = self._leaf(conversation_id)
+            if retitle:
+                self.db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
+            message_id = self._insert_message(conversation_id, parent, "user", text, attachments=attachments)
+            reply_id = self._insert_message(conversation_id, message_id, "assistant", "", model, complete=False)
         return Exchange(conversation_id, message_id, reply_id)
 
     def restart_reply(self, conversation_id: int, reply_id: int, model: str) -> int:
-        """Regenerate, in one transaction: drop the reply ``reply_id`` and add an empty one."""
+        """Regenerate: a new empty reply beside ``reply_id``, which stays as another version."""
         with self._transaction():
-            self._delete_from(conversation_id, reply_id)
-            return self._insert_message(conversation_id, "assistant", "", model, complete=False)
+            return self._insert_message(conversation_id, self._parent_of(reply_id), "assistant", "", model,
+                                        complete=False)
+
+    def select_version(self, conversation_id: int, message_id: int) -> None:
+        """Show the branch through ``message_id`` (down its newest replies)."""
+        with self._transaction():
+            leaf = message_id
+            while True:
+                child = self.db.execute("SELECT MAX(id) FROM messages WHERE parent_id = ?", (leaf,)).fetchone()[0]
+                if child is None:
+                    break
+                leaf = int(child)
+            self.db.execute("UPDATE conversations SET leaf_id = ? WHERE id = ?", (leaf, conversation_id))
 
     def drop_reply(self, message_id: int) -> None:
         """Forget a reply that failed before its first word; queued like its updates, so it never raises."""
         self.writer.delete_message(message_id)
 
-    def _insert_message(self, conversation_id: int, role: str, content: str, model: str = "",
-                        complete: bool = True, attachments: tuple[Attachment, ...] = ()) -> int:
+    def _parent_of(self, message_id: int) -> int | None:
+        row = self.db.execute("SELECT parent_id FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if row is None:
+            raise ValueError(f"no message {message_id}")
+        return row[0]
+
+    def _leaf(self, conversation_id: int) -> int | None:
+        path = self._path(conversation_id)
+        return path[-1]["id"] if path else None
+
+    def _insert_message(self, conversation_id: int, parent_id: int | None, role: str, content: str,
+                        model: str = "", complete: bool = True, attachments: tuple[Attachment, ...] = ()) -> int:
         cur = self.db.execute(
-            "INSERT INTO messages(conversation_id, role, content, created, model, complete) VALUES (?, ?, ?, ?, ?, ?)",
-            (conversation_id, role, content, time.time(), model, int(complete)),
+            "INSERT INTO messages(conversation_id, parent_id, role, content, created, model, complete) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (conversation_id, parent_id, role, content, time.time(), model, int(complete)),
         )
         message_id = int(cur.lastrowid)
         for a in attachments:
@@ -268,6 +277,7 @@ class Store:
                 "INSERT INTO attachments(message_id, name, path, kind, text, spans, tokens) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (message_id, a.name, a.path, a.kind, a.text, json.dumps(a.spans), a.tokens),
             )
+        self.db.execute("UPDATE conversations SET leaf_id = ? WHERE id = ?", (message_id, conversation_id))
         self._touch(conversation_id)
         return message_id
 
@@ -282,10 +292,25 @@ class Store:
         """Queued for the writer thread: returns at once and never raises for the database."""
         self.writer.update_message(message_id, content, stats, finish_reason, complete)
 
+    def _path(self, conversation_id: int) -> list[sqlite3.Row]:
+        """The rows of the branch on screen, first to last (pending deletes left out)."""
+        rows = {r["id"]: r for r in self.db.execute("SELECT * FROM messages WHERE conversation_id = ?",
+                                                     (conversation_id,))}
+        gone = {i for i, u in self.writer.pending().items() if u.deleted}
+        conv = self.db.execute("SELECT leaf_id FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+        leaf = conv["leaf_id"] if conv is not None else None
+        if leaf not in rows:
+            leaf = max(rows, default=None)  # written without a leaf: the newest message
+        path: list[sqlite3.Row] = []
+        while leaf is not None and leaf in rows:
+            if leaf not in gone:
+                path.append(rows[leaf])
+            leaf = rows[leaf]["parent_id"]
+        return path[::-1]
+
     def messages(self, conversation_id: int) -> list[StoredMessage]:
-        rows = self.db.execute(
-            "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,)
-        ).fetchall()
+        """The branch on screen; each message knows its versions (itself and its siblings)."""
+        path = self._path(conversation_id)
         attached: dict[int, list[Attachment]] = {}
         for a in self.db.execute(
             "SELECT a.* FROM attachments a JOIN messages m ON a.message_id = m.id WHERE m.conversation_id = ? "
@@ -297,17 +322,21 @@ class Store:
                 Attachment(a["name"], a["path"], a["kind"], a["text"], spans, a["tokens"], a["id"])  # type: ignore[arg-type]
             )
         pending = self.writer.pending()  # not written yet: show it as it will be
+        siblings: dict[int | None, list[int]] = {}
+        for r in self.db.execute("SELECT id, parent_id FROM messages WHERE conversation_id = ? ORDER BY id",
+                                 (conversation_id,)):
+            if not (r["id"] in pending and pending[r["id"]].deleted):
+                siblings.setdefault(r["parent_id"], []).append(r["id"])
         found = []
-        for r in rows:
-            if r["id"] in pending and pending[r["id"]].deleted:
-                continue
+        for r in path:
             content, stats, finish, complete = r["content"], json.loads(r["stats"] or "{}"), r["finish_reason"], r["complete"]
             if r["id"] in pending:
                 u = pending[r["id"]]
                 content, finish, complete = u.content, u.finish_reason, u.complete
                 stats = u.stats if u.stats is not None else stats
             found.append(StoredMessage(r["id"], r["conversation_id"], r["role"], content, r["model"], stats,
-                                       finish, bool(complete), tuple(attached.get(r["id"], ()))))
+                                       finish, bool(complete), tuple(attached.get(r["id"], ())), r["parent_id"],
+                                       tuple(siblings.get(r["parent_id"], (r["id"],)))))
         return found
 
     def delete_messages_from(self, conversation_id: int, message_id: int) -> None:

@@ -179,7 +179,9 @@ def _write(db: sqlite3.Connection, take: Callable[[], dict[int, PendingUpdate]])
     try:
         batch = take()
         for message_id, u in batch.items():
-            if u.deleted:
+            if u.deleted:  # the branch on screen now ends one message earlier
+                db.execute("UPDATE conversations SET leaf_id = (SELECT parent_id FROM messages WHERE id = ?1) "
+                           "WHERE leaf_id = ?1", (message_id,))
                 db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
                 continue
             db.execute(

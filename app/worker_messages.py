@@ -32,6 +32,7 @@ class GenerationRequest:
     system_prompt: str = ""
     context_length: int = 4096
     cancel: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
+    continues: bool = False  # the last turn is an unfinished reply to carry on (Continue)
 
 
 @dataclass(frozen=True)

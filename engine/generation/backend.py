@@ -33,7 +33,10 @@ class Backend(Protocol):
         policy: OverflowPolicy,
         cancel: threading.Event,
         on_prefill: PrefillCallback,
-    ) -> Iterator[GenerationEvent]: ...
+        continue_last: bool = False,
+    ) -> Iterator[GenerationEvent]:
+        """``continue_last``: the last message is an unfinished reply to carry on."""
+        ...
 
     def count_tokens(self, text: str) -> int: ...
 
@@ -63,6 +66,7 @@ class EngineBackend:
         policy: OverflowPolicy,
         cancel: threading.Event,
         on_prefill: PrefillCallback,
+        continue_last: bool = False,
     ) -> Iterator[GenerationEvent]:
         from engine.core.errors import ModelLoadError
         from engine.generation.chat import stream_chat
@@ -70,7 +74,7 @@ class EngineBackend:
         model = self.model
         if model is None:
             raise ModelLoadError("No model is loaded. Pick a model and press Load.")
-        return stream_chat(model, list(messages), params, policy, cancel, on_prefill)
+        return stream_chat(model, list(messages), params, policy, cancel, on_prefill, continue_last)
 
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text``; safe from any thread (the jobs thread counts documents).

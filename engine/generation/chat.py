@@ -101,16 +101,28 @@ def stream_chat(
     policy: OverflowPolicy = "drop_oldest",
     cancel: threading.Event | None = None,
     on_prefill: ProgressCallback | None = None,
+    continue_last: bool = False,
 ) -> Iterator[GenerationEvent]:
-    """Answer the last message of ``messages``; events report any messages dropped."""
+    """Answer the last message of ``messages``; events report any messages dropped.
+
+    With ``continue_last`` the last message is the assistant's unfinished reply (it hit
+    max tokens): the prompt ends inside that reply, so the model carries on where it stopped.
+    """
     params = params or SamplingParams()
     context = model.runner.context_length
+    partial: list[int] = []
+    if continue_last:
+        if not messages or messages[-1]["role"] != "assistant":
+            raise ValueError("continue_last needs the assistant's unfinished reply as the last message")
+        partial = model.codec.encode(messages[-1]["content"])
+        messages = messages[:-1]
     try:
         with cancel_scope(cancel):  # a template stuck in a loop must not outlast a Stop
-            fitted = fit_messages(model.codec, messages, context, reply_reserve(params, context), policy)
+            fitted = fit_messages(model.codec, messages, context, reply_reserve(params, context) + len(partial),
+                                  policy)
     except RenderCancelled:
         return
-    for event in stream_generate(model, fitted.ids, params, cancel, on_prefill):
+    for event in stream_generate(model, fitted.ids + partial, params, cancel, on_prefill):
         if fitted.dropped_messages:
             event = dataclasses.replace(event, dropped_messages=fitted.dropped_messages)
         yield event

@@ -18,14 +18,17 @@ class ScriptedBackend:
     """A fake engine: yields a fixed list of words, one per ``delay`` seconds."""
 
     def __init__(self, words: Sequence[str] = ("Hello", " there", ",", " friend", "."), delay: float = 0.0,
-                 fail_load: str | None = None, fail_stream: str | None = None, error_event_after: int | None = None):
+                 fail_load: str | None = None, fail_stream: str | None = None, error_event_after: int | None = None,
+                 finish: str = "stop"):
         self.words = list(words)
         self.delay = delay
         self.fail_load = fail_load
         self.fail_stream = fail_stream
         self.error_event_after = error_event_after
+        self.finish = finish  # "length": the reply hit max tokens
         self.calls: list[tuple] = []
         self.loaded = False
+        self.continued = False  # the last stream carried on an unfinished reply
 
     def load(self, folder: str, options: LoadOptions) -> tuple[ModelInfo, LoadReport]:
         self.calls.append(("load", folder, options))
@@ -45,9 +48,10 @@ class ScriptedBackend:
     def render_prompt(self, messages) -> str:
         return "\n".join(f"{m['role']}: {m['content']}" for m in messages)
 
-    def stream(self, messages, params: SamplingParams, policy, cancel: threading.Event, on_prefill
-               ) -> Iterator[GenerationEvent]:
+    def stream(self, messages, params: SamplingParams, policy, cancel: threading.Event, on_prefill,
+               continue_last: bool = False) -> Iterator[GenerationEvent]:
         self.calls.append(("stream", tuple(messages), params, policy))
+        self.continued = continue_last
         if self.fail_stream:
             from engine.core.errors import ContextOverflowError
 
@@ -68,7 +72,7 @@ class ScriptedBackend:
             time.sleep(self.delay)
             n += 1
             yield self._event(word, n)
-        yield self._event("", n, "stop")
+        yield self._event("", n, self.finish)
 
     @staticmethod
     def _event(text: str, n: int, reason=None, error=None) -> GenerationEvent:

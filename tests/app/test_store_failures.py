@@ -80,13 +80,13 @@ def test_a_locked_database_does_not_block_the_gui_thread(qtbot, hearth_home):
         event = ScriptedBackend._event(" tok", 1)
         start = time.monotonic()
         for _ in range(64):  # eight saves' worth of tokens
-            w._on_engine_token_generated(w._request_id, event)
+            w.chats._on_engine_token_generated(w.chats._request_id, event)
         elapsed = time.monotonic() - start
     finally:
         locker.rollback()
         locker.close()
     assert elapsed < 0.5, f"64 tokens took {elapsed:.2f} s with the database locked"  # busy timeout is 5 s
-    w.stop()
+    w.chats.stop()
     qtbot.waitUntil(lambda: w.state is AppState.IDLE, timeout=15000)
     text = w.chat.messages[-1].text
     assert text.count(" tok") == 64
@@ -183,7 +183,7 @@ def test_a_read_only_database_becomes_a_writable_copy_with_its_history(qtbot, he
     assert w.conversations.ids() == [cid]
     kept = list(path.parent.glob("conversations.sqlite3.readonly-*"))
     assert len(kept) == 1 and not os.access(kept[0], os.W_OK)
-    w.open_conversation(cid)
+    w.chats.open_conversation(cid)
     w.composer.set_text("and now?")
     qtbot.keyClick(w.composer.edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: w.replies_finished == 1, timeout=5000)
@@ -245,28 +245,28 @@ def _chat_started(qtbot, hearth_home) -> MainWindow:
 
 
 def _send_new_chat(w: MainWindow) -> None:
-    w._on_conversations_new_requested()
+    w.chats.new_chat()
     w.composer.set_text("a new chat")
     w.send(w.composer.edit.toPlainText())
 
 
 def _edit(w: MainWindow) -> None:
-    w._on_chat_edit_requested(w.chat.messages[0].message_id)
+    w.chats.edit(w.chat.messages[0].message_id)
     w.composer.set_text("an edited question")
     w.send(w.composer.edit.toPlainText())
 
 
 def _rename(w: MainWindow) -> None:
     w._ask_text = lambda *a: "A new name"
-    w._on_conversations_rename_requested(w.conversation_id)
+    w.chats.rename(w.conversation_id)
 
 
 def _delete(w: MainWindow) -> None:
     w._confirm = lambda *a: True
-    w._on_conversations_delete_requested(w.conversation_id)
+    w.chats.delete(w.conversation_id)
 
 
-ACTIONS = {"send": _send_new_chat, "regenerate": MainWindow.regenerate, "edit": _edit, "rename": _rename,
+ACTIONS = {"send": _send_new_chat, "regenerate": lambda w: w.chats.regenerate(), "edit": _edit, "rename": _rename,
            "delete": _delete}
 
 
@@ -323,10 +323,10 @@ def test_an_empty_reply_that_failed_is_dropped_without_blocking_and_later_from_d
     w = _open(qtbot, backend)
     w.composer.set_text("go")
     qtbot.keyClick(w.composer.edit, Qt.Key.Key_Return)
-    assert w.state is AppState.PREFILLING and w._reply_text == ""
+    assert w.state is AppState.PREFILLING and w.chats._reply_text == ""
     with _failing(hearth_home, disk, failure):
         start = time.monotonic()
-        w._on_engine_generation_finished(w._request_id, ScriptedBackend._event("", 0, "error", error="boom"))
+        w.chats._on_engine_generation_finished(w.chats._request_id, ScriptedBackend._event("", 0, "error", error="boom"))
         elapsed = time.monotonic() - start
         assert elapsed < 0.5, f"dropping the reply took {elapsed:.2f} s on the GUI thread"
         assert w.state is AppState.IDLE
@@ -369,7 +369,8 @@ def test_a_queued_update_never_lands_on_a_reply_whose_id_was_handed_out_again(tm
     time.sleep(0.3)  # the writer is now waiting for the lock with that update in hand
     locker.rollback()
     locker.close()
-    new = store.restart_reply(cid, old, "m")  # regenerate wins the lock; SQLite reuses the id
+    store.delete_messages_from(cid, old)  # a delete wins the lock; SQLite reuses the id
+    new = store.add_message(cid, "assistant", "", "m", complete=False)
     assert new == old
     assert store.writer.flush(5)
     store.close()

@@ -57,7 +57,7 @@ def test_conversations_and_settings_survive_a_restart(qtbot, hearth_home):
     assert w2.size() == size
     assert w2.splitter.sizes() == split
     assert w2.conversations.ids() == [conv]
-    w2.conversations.list.setCurrentRow(0)
+    w2.conversations.select_row_of(conv)
     assert [(m.role, m.text) for m in w2.chat.messages] == [
         ("user", "first question"), ("assistant", "Hello there, friend.")]
     assert "tokens" in w2.chat.messages[-1].footer.text()
@@ -70,7 +70,7 @@ def test_partial_reply_is_saved_while_streaming(qtbot):
     _load(qtbot, w)
     w.composer.set_text("go")
     qtbot.keyClick(w.composer.edit, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: w._reply_text.count(" w") >= 20, timeout=5000)
+    qtbot.waitUntil(lambda: w.chats._reply_text.count(" w") >= 20, timeout=5000)
     w.store.writer.flush(5)
     stored = Store(w.store.path)  # another connection: what is on disk, not what is pending
     try:

@@ -25,7 +25,7 @@ def window(qtbot, real_model_dir):
     s.set_value("max_new_tokens", 24)
     s.set_value("temperature", 0.0)
     s.set_value("threads", 1)  # leave the second core to the GUI thread
-    w.register_model_folder(str(real_model_dir))
+    w.models.register_folder(str(real_model_dir))
     qtbot.waitUntil(lambda: str(real_model_dir) in w.picker.folders(), timeout=20_000)
     w.load_model(str(real_model_dir))
     qtbot.waitUntil(lambda: w.loaded is not None, timeout=60_000)
@@ -86,7 +86,7 @@ def test_stop_and_regenerate(qtbot, window):
     w.settings.set_value("max_new_tokens", 400)
     first = []
     # Runs on the GUI thread, like a click on Stop after the first token.
-    log = SignalLog(w.bridge.engine, on_token=lambda ev: first or (first.append(ev), w.stop()))
+    log = SignalLog(w.bridge.engine, on_token=lambda ev: first or (first.append(ev), w.chats.stop()))
     with _Finished(qtbot, w) as done:
         _type_and_send(qtbot, w, "Write a long story about a dragon.")
     assert done.args[1].finish_reason == "cancelled"
