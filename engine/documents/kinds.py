@@ -71,7 +71,8 @@ def check_size(file: Path, max_bytes: int) -> None:
 
 
 def megabytes(size: int) -> str:
-    return f"{size / 1024 / 1024:.1f} MB" if size >= 1024 * 1024 else f"{max(1, round(size / 1024))} KB"
+    # Binary units, like the app and hearth-cli (MiB everywhere).
+    return f"{size / 1024 / 1024:.1f} MiB" if size >= 1024 * 1024 else f"{max(1, round(size / 1024))} KiB"
 
 
 def no_text_message(name: str, kind: DocumentKind) -> str:
