@@ -46,7 +46,7 @@ from app.bridge import (
 from app.chat_view import ChatView, MessageWidget
 from app.composer import Composer, PendingAttachment
 from app.conversation_list import ConversationList
-from app.convert_dialog import ConvertDialog
+from app.convert_dialog import ConvertDialog, offer_conversion
 from app.metrics_bar import MetricsBar, footer_text, stats_of
 from app.model_picker import ModelPicker
 from app.prompt import ComposedPrompt, Turn, document_budget
@@ -165,7 +165,7 @@ class MainWindow(ConversationCommands, QMainWindow):
         self.picker.load_requested.connect(self.load_model)
         self.picker.unload_requested.connect(self._on_picker_unload_requested)
         self.picker.add_folder_requested.connect(self._on_picker_add_folder_requested)
-        self.picker.convert_requested.connect(self._on_picker_convert_requested)
+        self.picker.convert_requested.connect(lambda: self._on_picker_convert_requested())
         self.picker.delete_requested.connect(self._on_picker_delete_requested)
         self.picker.install_default_requested.connect(self.install_default_model)
         self.picker.selection_changed.connect(lambda _p: self._show_settings())
@@ -297,12 +297,13 @@ class MainWindow(ConversationCommands, QMainWindow):
         if folder:
             self.register_model_folder(folder)
 
-    def _on_picker_convert_requested(self) -> None:
-        dialog = ConvertDialog(paths.models_dir(), self)
-        if dialog.exec():
-            request = dialog.request()
-            self._open_progress(f"Converting {Path(request.src).name}", "Starting…")
-            self.bridge.convert_requested.emit(request)
+    def _on_picker_convert_requested(self, source: str = "") -> ConvertDialog:
+        # The dialog shows its own progress and failures, and stays open on failure.
+        dialog = ConvertDialog(paths.models_dir(), self.bridge.jobs, self, source)
+        dialog.convert_requested.connect(self.bridge.convert_requested.emit)
+        dialog.cancel_requested.connect(self.bridge.cancel_job)
+        dialog.open()
+        return dialog
 
     def _on_picker_delete_requested(self, folder: str) -> None:
         if folder == self.picker.loaded_path:
@@ -370,8 +371,9 @@ class MainWindow(ConversationCommands, QMainWindow):
         elif failure.kind == "inspect":
             if failure.subject in self._pending_register:
                 self._pending_register.discard(failure.subject)
-                self.chat.add_notice(f"That folder is not a model Hearth can open: {failure.message}")
-        else:  # install / convert
+                if not offer_conversion(failure.subject, self._confirm, self._on_picker_convert_requested):
+                    self.chat.add_notice(f"That folder is not a model Hearth can open: {failure.message}")
+        elif failure.kind == "install":  # the convert dialog shows its own failures
             self._close_progress()
             self.chat.add_notice(failure.message if failure.message == "Cancelled." else
                                  f"{failure.kind.capitalize()} failed: {failure.message}",
