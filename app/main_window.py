@@ -46,6 +46,7 @@ from app.bridge import (
 from app.chat_view import ChatView, MessageWidget
 from app.composer import Composer, PendingAttachment
 from app.conversation_list import ConversationList
+from app.drop_overlay import DropOverlay, document_filters
 from app.convert_dialog import ConvertDialog, offer_conversion
 from app.metrics_bar import MetricsBar, footer_text, stats_of
 from app.model_picker import ModelPicker
@@ -92,6 +93,7 @@ class MainWindow(ConversationCommands, QMainWindow):
         self._welcome: QFrame | None = None
         self._build()
         self._connect()
+        self.drop_overlay = DropOverlay(self)
         self.dark = theme.apply(QApplication.instance()) if QApplication.instance() else False  # type: ignore[arg-type]
         self.chat.set_dark(self.dark)
         QApplication.styleHints().colorSchemeChanged.connect(self._on_color_scheme_changed)
@@ -532,7 +534,7 @@ class MainWindow(ConversationCommands, QMainWindow):
         self._update_budget_note()
 
     def _on_composer_attach_requested(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Attach documents")
+        files, _ = QFileDialog.getOpenFileNames(self, "Attach documents", "", document_filters())
         if files:
             self.attach_files(files)
 

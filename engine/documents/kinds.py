@@ -34,6 +34,16 @@ _HINTS = {
     ".xls": "Save the sheet as CSV.",
     ".pptx": "Export the slides as PDF.",
 }
+
+
+def extensions_by_kind() -> dict[DocumentKind, tuple[str, ...]]:
+    """The file extensions Hearth reads, grouped by kind (for file dialogs' filters)."""
+    found: dict[DocumentKind, list[str]] = {"pdf": [".pdf"], "docx": [".docx"]}
+    for suffix, kind in _TEXT_EXTENSIONS.items():
+        found.setdefault(kind, []).append(suffix)
+    return {kind: tuple(suffixes) for kind, suffixes in found.items()}
+
+
 SUPPORTED_TYPES = "PDF, Word (.docx), plain text, Markdown, HTML, CSV, JSON and source code (.py, .js, .java, .c, ...)"
 
 
