@@ -185,6 +185,7 @@ class MainWindow(ConversationCommands, QMainWindow):
         self.settings_panel.value_changed.connect(self._on_settings_value_changed)
         self.settings_panel.override_toggled.connect(self._on_settings_override_toggled)
         self.settings_panel.reset_requested.connect(self._on_settings_reset_requested)
+        self.settings_panel.reload_requested.connect(lambda: self.load_model(self.picker.loaded_path))
 
     # -- state ----------------------------------------------------------------------------
     def _set_state(self, state: AppState) -> None:
@@ -270,7 +271,8 @@ class MainWindow(ConversationCommands, QMainWindow):
         self.settings.last_model = self._loading_path
         self._schedule_save()
         self._set_state(AppState.IDLE)
-        self.settings_panel.reload_note.setText("")
+        self.settings_panel.show_reload("")
+        self._show_settings()
         self.statusBar().showMessage(f"{loaded.info.name} loaded in {loaded.report.load_seconds:.1f} s", 4000)
         self._update_budget_note()
 
@@ -286,6 +288,8 @@ class MainWindow(ConversationCommands, QMainWindow):
 
     def _on_jobs_folder_inspected(self, info) -> None:
         self.picker.set_info(info)
+        if info.path == self.picker.current():
+            self._show_settings()  # the context field is bounded by this model's maximum
         if info.path in self._pending_register:
             self._pending_register.discard(info.path)
             if info.path not in self.model_folders():
@@ -593,6 +597,11 @@ class MainWindow(ConversationCommands, QMainWindow):
         self.settings_panel.show_settings(self.settings.for_model(name), name, name in self.settings.overrides)
         self.picker.context_length = self.settings.for_model(name).context_length
         self.picker.set_models(self.picker.folders())
+        current = self.picker.current()
+        live = self.loaded if self.loaded and (not current or self.picker.loaded_path == current) else None
+        info = live.info if live else self.picker.infos.get(current)
+        self.settings_panel.set_context_limit(info.max_context if info else None, info.name if info else name,
+                                              self.loaded_context if live else None)
 
     def _on_settings_value_changed(self, name: str, value: object, model: str) -> None:
         try:
@@ -602,8 +611,8 @@ class MainWindow(ConversationCommands, QMainWindow):
             return
         self._schedule_save()
         if name in ("context_length", "provider", "threads") and self.loaded is not None:
-            self.settings_panel.reload_note.setText("Unload and load the model again to apply the new "
-                                                    "context length, provider or threads.")
+            self.settings_panel.show_reload("The new context length, provider or threads apply when the model "
+                                            "loads again.")
         if name == "context_length":
             self.picker.context_length = int(value)  # type: ignore[arg-type]
             self.picker.set_models(self.picker.folders())
