@@ -44,7 +44,7 @@ from app.bridge import (
     ModelLoaded,
 )
 from app.chat_view import ChatView, MessageWidget
-from app.composer import Composer, PendingAttachment
+from app.composer import Composer, PendingAttachment, why_send_is_off
 from app.conversation_list import ConversationList
 from app.drop_overlay import DropOverlay, document_filters
 from app.convert_dialog import ConvertDialog, offer_conversion
@@ -99,6 +99,8 @@ class MainWindow(ConversationCommands, QMainWindow):
         QApplication.styleHints().colorSchemeChanged.connect(self._on_color_scheme_changed)
         self._restore_window()
         self._refresh_models(select=self.settings.last_model)
+        if self.settings.last_model in self.model_folders():  # start with the model used last
+            QTimer.singleShot(0, lambda: self.load_model(self.settings.last_model))
         self._show_settings()
         self._set_state(AppState.IDLE)
         if settings_notice:
@@ -192,7 +194,8 @@ class MainWindow(ConversationCommands, QMainWindow):
         self.state = state
         idle = state is AppState.IDLE
         self.composer.set_answering(state.answering, can_send=idle and self.loaded is not None,
-                                    stopping=state is AppState.STOPPING)
+                                    stopping=state is AppState.STOPPING,
+                                    why_not=why_send_is_off(state is AppState.LOADING, self.loaded is not None))
         self.composer.attach_button.setEnabled(state is not AppState.LOADING)
         self.picker.set_busy(state is AppState.LOADING, can_change=idle)
         self.conversations.setEnabled(not state.answering)
