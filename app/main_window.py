@@ -44,12 +44,14 @@ from app.bridge import (
     ModelLoaded,
 )
 from app.chat_view import ChatView, MessageWidget
+from app.chat_menu import install_chat_menu
 from app.composer import Composer, PendingAttachment, why_send_is_off
 from app.conversation_list import ConversationList
 from app.drop_overlay import DropOverlay, document_filters
 from app.convert_dialog import ConvertDialog, offer_conversion
 from app.metrics_bar import MetricsBar, footer_text, stats_of
 from app.model_picker import ModelPicker
+from app.preset_bar import PresetBar
 from app.prompt import ComposedPrompt, Turn, document_budget
 from app.recovery import StoreAlerts, database_guarded, open_store
 from app.settings_panel import SettingsPanel
@@ -94,6 +96,7 @@ class MainWindow(ConversationCommands, QMainWindow):
         self._build()
         self._connect()
         self.drop_overlay = DropOverlay(self)
+        install_chat_menu(self)
         self.dark = theme.apply(QApplication.instance()) if QApplication.instance() else False  # type: ignore[arg-type]
         self.chat.set_dark(self.dark)
         QApplication.styleHints().colorSchemeChanged.connect(self._on_color_scheme_changed)
@@ -127,6 +130,9 @@ class MainWindow(ConversationCommands, QMainWindow):
         column.setSpacing(0)
         column.addWidget(self.picker)
         column.addWidget(self.chat, 1)
+        self.preset_bar = PresetBar(self.settings, lambda: self.settings.for_model(self._current_model_name()),
+                                    lambda: self.conversation_id)
+        column.addWidget(self.preset_bar)
         column.addWidget(self.composer)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.conversations)
@@ -187,6 +193,8 @@ class MainWindow(ConversationCommands, QMainWindow):
         self.settings_panel.value_changed.connect(self._on_settings_value_changed)
         self.settings_panel.override_toggled.connect(self._on_settings_override_toggled)
         self.settings_panel.reset_requested.connect(self._on_settings_reset_requested)
+        self.preset_bar.changed.connect(self._schedule_save)
+        self.conversations.selected.connect(self.preset_bar.show_chat)
         self.settings_panel.reload_requested.connect(lambda: self.load_model(self.picker.loaded_path))
 
     # -- state ----------------------------------------------------------------------------
@@ -462,7 +470,7 @@ class MainWindow(ConversationCommands, QMainWindow):
         turns = tuple(Turn(m.role, m.content, tuple(a.document() for a in m.attachments))
                       for m in history if m.role in ("user", "assistant") and m.id != reply_id)
         model = self.loaded.info.name
-        snapshot = self.settings.for_model(model)
+        snapshot = self.preset_bar.snapshot(model, self.conversation_id)
         self._reply = self.chat.add_message(reply_id, "assistant", "", model)
         self._reply_text = ""
         self._unsaved_tokens = 0
