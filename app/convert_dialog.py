@@ -218,7 +218,10 @@ class ConvertDialog(QDialog):
     def _on_jobs_progressed(self, progress: JobProgress) -> None:
         if not self.running or progress.kind != "convert":
             return
-        self.stage.setText(progress.text.strip()[-120:])
+        text = progress.text.strip()
+        if progress.fraction is not None and "%]" in text:
+            text = text[text.index("%]") + 2:].strip()  # the bar shows the percentage
+        self.stage.setText(text[-120:])
         if progress.fraction is not None:
             self.progress.setValue(round(progress.fraction * 100))
 

@@ -65,5 +65,11 @@ class DropOverlay(QWidget):
         font.setPointSizeF(font.pointSizeF() * 1.4)
         font.setBold(True)
         painter.setFont(font)
+        flags = int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap)
+        box = painter.fontMetrics().boundingRect(self.rect().adjusted(40, 0, -40, 0), flags, self.TEXT)
+        box = box.adjusted(-24, -16, 24, 16)
+        painter.setPen(QPen(accent, 2))
+        painter.setBrush(self.palette().base())  # a solid card, so the hint never mixes with what is beneath
+        painter.drawRoundedRect(box, 12, 12)
         painter.setPen(self.palette().text().color())
-        painter.drawText(self.rect(), int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), self.TEXT)
+        painter.drawText(box, flags, self.TEXT)

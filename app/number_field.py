@@ -10,29 +10,30 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QLabel, QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QLabel, QLineEdit
 
 
 def _fmt(value: float, whole: bool) -> str:
     return f"{int(value):,}" if whole else f"{value:g}"
 
 
-class NumberField(QWidget):
-    """``whole`` fields take integers; ``special`` is the value an empty field means (shown as its placeholder)."""
+class NumberField(QObject):
+    """``whole`` fields take integers; ``special`` is the value an empty field means (shown as its placeholder).
+
+    Three widgets for a form: ``edit`` beside the label, and ``error`` and ``hint`` as full-width rows
+    under it (so a long message wraps across the panel instead of being cut off in the field column).
+    """
 
     value_changed = Signal(object)  # int or float, always inside the range
 
     def __init__(self, label: str, low: float, high: float, whole: bool, decimals: int = 2,
-                 special: tuple[float, str] | None = None, parent: QWidget | None = None) -> None:
+                 special: tuple[float, str] | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.label, self.low, self.high, self.whole, self.decimals = label, low, high, whole, decimals
         self.special = special
         self.limit_reason = ""  # why ``high`` is lower than usual (the model's maximum)
         self._value: float = low
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(1)
         self.edit = QLineEdit()
         if special:
             self.edit.setPlaceholderText(special[1])
@@ -40,17 +41,14 @@ class NumberField(QWidget):
         # save 9999 on the way.
         self.edit.textEdited.connect(self._on_edit_text_edited)
         self.edit.editingFinished.connect(self._on_edit_editing_finished)
-        layout.addWidget(self.edit)
         self.error = QLabel("")
         self.error.setObjectName("FieldError")
         self.error.setWordWrap(True)
         self.error.setVisible(False)
-        layout.addWidget(self.error)
         self.hint = QLabel("")
         self.hint.setObjectName("FieldHint")
         self.hint.setWordWrap(True)
         self.hint.setVisible(False)
-        layout.addWidget(self.hint)
 
     def range_text(self) -> str:
         text = f"{self.label} must be {'a whole number' if self.whole else 'a number'} between " \

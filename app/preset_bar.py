@@ -51,7 +51,7 @@ class PresetBar(QWidget):
             self.combo.addItem(name, name)
         self.combo.setCurrentIndex(max(0, self.combo.findData(select)))
         self.combo.blockSignals(False)
-        self.delete_button.setEnabled(bool(self.current()))
+        self.delete_button.setVisible(bool(self.current()))
 
     def current(self) -> str:
         return self.combo.currentData() or ""
@@ -69,7 +69,7 @@ class PresetBar(QWidget):
         return presets.snapshot(self.settings, model, self.current())
 
     def _on_combo_changed(self, _index: int) -> None:
-        self.delete_button.setEnabled(bool(self.current()))
+        self.delete_button.setVisible(bool(self.current()))
         chat = self._current_chat()
         if chat is not None:  # a new chat takes the choice with its first message (see snapshot)
             presets.choose(self.settings, chat, self.current())

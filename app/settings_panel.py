@@ -51,7 +51,7 @@ class SettingsPanel(QWidget):
         outer.addWidget(self.override)
         form = QFormLayout()
         outer.addLayout(form)
-        self.widgets: dict[str, QWidget] = {}
+        self.widgets: dict[str, QWidget | NumberField] = {}
         self.system_prompt = QPlainTextEdit()
         self.system_prompt.setFixedHeight(80)
         self.system_prompt.textChanged.connect(lambda: self._emit("system_prompt", self.system_prompt.toPlainText()))
@@ -107,8 +107,11 @@ class SettingsPanel(QWidget):
 
     def _field(self, form: QFormLayout, name: str, label: str, box: NumberField, tip: str) -> NumberField:
         box.edit.setToolTip(tip or box.range_text().replace(" must be ", " can be "))
+        box.setParent(self)
         box.value_changed.connect(lambda v: self._emit(name, v))
-        form.addRow(label, box)
+        form.addRow(label, box.edit)
+        form.addRow(box.error)
+        form.addRow(box.hint)
         self.widgets[name] = box
         return box
 

@@ -87,7 +87,7 @@ def test_progress_bar_follows_the_cli_percentages_and_success_closes(qtbot, tmp_
     for line, value in (("[ 10%] reading the GGUF", 10), ("  [ 42%] building the graph", 42), ("note", 42)):
         jobs.progressed.emit(JobProgress("convert", line, _fraction(line)))
         assert dialog.progress.value() == value
-    assert dialog.stage.text() == "note"
+    assert dialog.stage.text() == "note"  # a line without a percentage keeps the bar where it was
     jobs.convert_finished.emit(str(tmp_path / "models" / "m"))
     assert not dialog.isVisible() and dialog.result() == ConvertDialog.DialogCode.Accepted
 
