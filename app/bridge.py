@@ -274,7 +274,8 @@ class JobWorker(QObject):
 
 
 def _fraction(line: str) -> float | None:
-    # The CLI prints "[ 42%] stage" lines.
+    # The CLI prints "[ 42%] stage" lines; install-default indents them ("  [ 42%] stage").
+    line = line.strip()
     if line.startswith("[") and "%]" in line:
         try:
             return float(line[1 : line.index("%]")].strip()) / 100

@@ -22,7 +22,7 @@ from app.metrics_bar import MetricsBar, footer_from_stats, footer_text, stats_of
 from engine.generation.prompt import ComposedPrompt, Turn
 from app.recovery import database_guarded
 from app.session import Session
-from app.settings import AppSettings as Settings
+from app.settings import AppSettings as Settings, ModelSettings
 from app.state import AppState
 from app.store import Attachment, Store, StoredMessage
 from engine.core.events import GenerationEvent, PrefillProgress
@@ -38,8 +38,11 @@ class ChatController(QObject):
     def __init__(self, session: Session, store: Store, bridge: Bridge, settings: Callable[[], Settings],
                  chat: ChatView, composer: Composer, metrics: MetricsBar, conversations: ConversationList,
                  confirm: Callable[[str, str], bool], ask_text: Callable[[str, str, str], str | None],
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None,
+                 snapshot: Callable[[str, int | None], ModelSettings] | None = None) -> None:
         super().__init__(parent)
+        # The settings a reply uses: the model's, with the chat's preset laid over them.
+        self._snapshot = snapshot or (lambda model, _chat: self._settings().for_model(model))
         self._confirm, self._ask_text = confirm, ask_text  # the window's dialogs (replaced in tests)
         self.session, self.store, self.bridge, self._settings = session, store, bridge, settings
         self.chat, self.composer, self.metrics, self.conversations = chat, composer, metrics, conversations
@@ -183,6 +186,13 @@ class ChatController(QObject):
             self.conversations.reload()
 
     @database_guarded("Could not delete the chat: {problem}. It is still here; try again in a moment.")
+    def delete_selected(self) -> None:
+        """Delete the chat selected in the list (after asking), if any."""
+        conversation_id = self.conversations.current_id()
+        if conversation_id is not None:
+            self.delete(conversation_id)
+
+    @database_guarded("Could not delete the chat: {problem}. It is still here; try again in a moment.")
     def delete(self, conversation_id: int) -> None:
         if self.state.answering:
             return
@@ -243,7 +253,7 @@ class ChatController(QObject):
         turns = tuple(Turn(m.role, m.content, tuple(a.document() for a in m.attachments))
                       for m in (history if continues else history[:-1]) if m.role in ("user", "assistant"))
         model = self.session.loaded.info.name
-        snapshot = self._settings().for_model(model)
+        snapshot = self._snapshot(model, self.conversation_id)
         self._reply = self.chat.messages[-1]
         assert self._reply.message_id == reply.id
         self._reply.finish_reason = None

@@ -137,6 +137,12 @@ class Composer(QWidget):
         self.stop_button.setVisible(False)
         row.addWidget(self.stop_button, 0, Qt.AlignmentFlag.AlignBottom)
         outer.addLayout(row)
+        self.send_hint = QLabel("")
+        self.send_hint.setObjectName("SendHint")
+        self.send_hint.setAlignment(Qt.AlignmentFlag.AlignRight)
+        self.send_hint.setVisible(False)
+        outer.addWidget(self.send_hint)
+        self._can_send, self._why_not = False, ""
         self.attachments: dict[int, PendingAttachment] = {}
         self._chips: dict[int, Chip] = {}
         self.editing_message: int | None = None
@@ -169,11 +175,23 @@ class Composer(QWidget):
         self.edit_cancelled.emit()
         return True
 
-    def set_answering(self, answering: bool, can_send: bool, stopping: bool = False) -> None:
+    def set_answering(self, answering: bool, can_send: bool, stopping: bool = False, why_not: str = "") -> None:
+        """``why_not`` says why Send is off (shown as its tooltip and under the box) when ``can_send`` is False."""
+        self._can_send, self._why_not = can_send, why_not
         self.send_button.setVisible(not answering)
-        self.send_button.setEnabled(can_send)
         self.stop_button.setVisible(answering)
         self.stop_button.setEnabled(answering and not stopping)
+        self._refresh_send()
+
+    def _refresh_send(self) -> None:
+        reading = self.extracting()
+        why = "" if self._can_send else self._why_not
+        if self._can_send and reading:
+            why = "Still reading the attached files; Send works once they are read."
+        self.send_button.setEnabled(self._can_send and not reading)
+        self.send_button.setToolTip(why or "Send (Enter)")
+        self.send_hint.setText(why)
+        self.send_hint.setVisible(bool(why) and not self.send_button.isHidden())
 
     def begin_edit(self, message_id: int, text: str) -> None:
         if self.editing_message is None:
@@ -198,11 +216,13 @@ class Composer(QWidget):
         self.attachments[item.request_id] = item
         if item.request_id in self._chips:
             self._chips[item.request_id].update_item(item)
+            self._refresh_send()
             return
         chip = Chip(item)
         chip.removed.connect(self.remove_attachment)
         self._chips[item.request_id] = chip
         self.chip_row.insertWidget(self.chip_row.count() - 1, chip)
+        self._refresh_send()
 
     def remove_attachment(self, request_id: int) -> None:
         self.attachments.pop(request_id, None)
@@ -210,6 +230,7 @@ class Composer(QWidget):
         if chip is not None:
             chip.setParent(None)
             chip.deleteLater()
+        self._refresh_send()
         self.attachment_removed.emit(request_id)
 
     def ready_documents(self) -> list[PendingAttachment]:
@@ -225,8 +246,18 @@ class Composer(QWidget):
                 chip.setParent(None)
                 chip.deleteLater()
         self.attachments.clear()
+        self._refresh_send()
         self.show_budget_note("")
 
     def show_budget_note(self, text: str) -> None:
         self.budget_note.setText(text)
         self.budget_note.setVisible(bool(text))
+
+
+def why_send_is_off(loading: bool, has_model: bool) -> str:
+    """The hint beside a greyed-out Send (empty when a model is ready)."""
+    if loading:
+        return "The model is loading; Send works once it is ready."
+    if not has_model:
+        return "No model loaded: pick one at the top and press Load."
+    return ""

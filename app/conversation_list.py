@@ -86,6 +86,10 @@ class ConversationList(QWidget):
         return None if item is None or item.data(Qt.ItemDataRole.UserRole) is None else int(
             item.data(Qt.ItemDataRole.UserRole))
 
+    def focus_search(self) -> None:
+        self.search.setFocus()
+        self.search.selectAll()
+
     def ids(self) -> list[int]:
         items = (self.list.item(i) for i in range(self.list.count()))
         return [int(it.data(Qt.ItemDataRole.UserRole)) for it in items if it.data(Qt.ItemDataRole.UserRole) is not None]

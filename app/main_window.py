@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -32,17 +32,20 @@ from app.attachment_controller import AttachmentController
 from app.bridge import Bridge, Failure
 from app.chat_controller import ChatController
 from app.chat_view import ChatView
-from app.composer import Composer
+from app.chat_menu import install_chat_menu
+from app.composer import Composer, why_send_is_off
 from app.conversation_list import ConversationList
-from app.convert_dialog import ConvertDialog
+from app.convert_dialog import ConvertDialog, offer_conversion
+from app.drop_overlay import DropOverlay, document_filters
 from app.job_progress import JobProgressDialog
 from app.metrics_bar import MetricsBar
 from app.model_controller import ModelController
 from app.model_picker import ModelPicker
+from app.preset_bar import PresetBar
 from app.recovery import StoreAlerts, open_store
 from app.session import Session
 from app.settings_panel import SettingsPanel
-from app.shortcuts import SHORTCUTS, ShortcutsDialog
+from app.shortcuts import ShortcutsDialog, install_shortcuts
 from app.state import AppState
 from app.store import Store
 from app.welcome import WelcomeCard
@@ -67,18 +70,27 @@ class MainWindow(QMainWindow):
         self.chats = ChatController(self.session, self.store, self.bridge, lambda: self.settings, self.chat,
                                     self.composer, self.metrics, self.conversations,
                                     lambda title, text: self._confirm(title, text),
-                                    lambda title, label, value: self._ask_text(title, label, value), self)
+                                    lambda title, label, value: self._ask_text(title, label, value), self,
+                                    snapshot=self.preset_bar.snapshot)
         self.models = ModelController(self.session, self.bridge, lambda: self.settings, self._schedule_save,
                                       self.picker, self.metrics, lambda title, text: self._confirm(title, text), self)
         self.attachments = AttachmentController(self.session, self.store, self.bridge, lambda: self.settings,
                                                 self.composer, lambda: self.chats.conversation_id, self)
         self._connect()
-        self._install_shortcuts()
+        install_shortcuts(self, self.conversations.list, {
+            "new_chat": self.chats.new_chat, "find": self.conversations.focus_search,
+            "regenerate": self.chats.regenerate, "copy_reply": self.chats.copy_last_reply,
+            "escape": self._on_escape_shortcut_activated, "shortcuts": self.show_shortcuts, "quit": self.close,
+            "delete_chat": self.chats.delete_selected})
+        self.drop_overlay = DropOverlay(self)
+        install_chat_menu(self)
         self.dark = theme.apply(QApplication.instance()) if QApplication.instance() else False  # type: ignore[arg-type]
         self.chat.set_dark(self.dark)
         QApplication.styleHints().colorSchemeChanged.connect(self._on_color_scheme_changed)
         self._restore_window()
         self.models.refresh(select=self.settings.last_model)
+        if self.settings.last_model in self.picker.folders():  # start with the model used last
+            QTimer.singleShot(0, lambda: self.load_model(self.settings.last_model))
         self._show_settings()
         self._on_session_state_changed(AppState.IDLE)
         if settings_notice:
@@ -119,6 +131,9 @@ class MainWindow(QMainWindow):
         column.setSpacing(0)
         column.addWidget(self.picker)
         column.addWidget(self.chat, 1)
+        self.preset_bar = PresetBar(self.settings, lambda: self.settings.for_model(self._current_model_name()),
+                                    lambda: self.chats.conversation_id)
+        column.addWidget(self.preset_bar)
         column.addWidget(self.composer)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.conversations)
@@ -143,23 +158,6 @@ class MainWindow(QMainWindow):
         help_menu = self.menuBar().addMenu("&Help")
         self.shortcuts_action = help_menu.addAction("Keyboard shortcuts", self.show_shortcuts)
 
-    def _install_shortcuts(self) -> None:
-        commands = {
-            "new_chat": self.chats.new_chat,
-            "find": self._on_find_shortcut_activated,
-            "regenerate": self.chats.regenerate,
-            "copy_reply": self.chats.copy_last_reply,
-            "escape": self._on_escape_shortcut_activated,
-            "shortcuts": self.show_shortcuts,
-            "quit": self.close,
-        }
-        for command, keys, _text in SHORTCUTS:
-            if command in commands:
-                QShortcut(QKeySequence(keys), self, activated=commands[command])
-        # Delete only in the chat list: elsewhere it deletes text.
-        QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.conversations.list,
-                  activated=self._on_delete_shortcut_activated, context=Qt.ShortcutContext.WidgetShortcut)
-
     def _connect(self) -> None:
         self.session.state_changed.connect(self._on_session_state_changed)
         self.session.status_changed.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
@@ -173,19 +171,24 @@ class MainWindow(QMainWindow):
         self.models.model_loaded.connect(self._on_models_model_loaded)
         self.models.notice_raised.connect(self.chat.add_notice)
         self.picker.add_folder_requested.connect(self._on_picker_add_folder_requested)
-        self.picker.convert_requested.connect(self._on_picker_convert_requested)
+        self.picker.convert_requested.connect(lambda: self._on_picker_convert_requested())
+        self.models.not_a_model.connect(self._on_models_not_a_model)
         self.composer.attach_requested.connect(self._on_composer_attach_requested)
         self.chat.copied.connect(lambda _t: self.statusBar().showMessage("Copied to the clipboard", 2000))
         self.chats.conversation_changed.connect(self.attachments.update_budget_note)
         self.settings_panel.value_changed.connect(self._on_settings_value_changed)
         self.settings_panel.override_toggled.connect(self._on_settings_override_toggled)
         self.settings_panel.reset_requested.connect(self._on_settings_reset_requested)
+        self.settings_panel.reload_requested.connect(self.models.reload)
+        self.preset_bar.changed.connect(self._schedule_save)
+        self.conversations.selected.connect(self.preset_bar.show_chat)
 
     # -- state ----------------------------------------------------------------------------
     def _on_session_state_changed(self, state: AppState) -> None:
         idle = state is AppState.IDLE
         self.composer.set_answering(state.answering, can_send=idle and self.session.loaded is not None,
-                                    stopping=state is AppState.STOPPING)
+                                    stopping=state is AppState.STOPPING,
+                                    why_not=why_send_is_off(state is AppState.LOADING, self.session.loaded is not None))
         self.composer.attach_button.setEnabled(state is not AppState.LOADING)
         self.picker.set_busy(state is AppState.LOADING, can_change=idle)
         self.conversations.setEnabled(not state.answering)
@@ -198,15 +201,6 @@ class MainWindow(QMainWindow):
             self.chats.stop()
         else:
             self.composer.cancel_edit()
-
-    def _on_find_shortcut_activated(self) -> None:
-        self.conversations.search.setFocus()
-        self.conversations.search.selectAll()
-
-    def _on_delete_shortcut_activated(self) -> None:
-        conversation_id = self.conversations.current_id()
-        if conversation_id is not None:
-            self.chats.delete(conversation_id)
 
     def show_shortcuts(self) -> ShortcutsDialog:
         dialog = ShortcutsDialog(self)
@@ -230,7 +224,8 @@ class MainWindow(QMainWindow):
             self.chat.column.insertWidget(self.chat.column.count() - 1, self._welcome)
 
     def _on_models_model_loaded(self, _loaded: object) -> None:
-        self.settings_panel.reload_note.setText("")
+        self.settings_panel.show_reload("")
+        self._show_settings()
         self.attachments.update_budget_note()
 
     def _on_picker_add_folder_requested(self) -> None:
@@ -238,10 +233,17 @@ class MainWindow(QMainWindow):
         if folder:
             self.models.register_folder(folder)
 
-    def _on_picker_convert_requested(self) -> None:
-        dialog = ConvertDialog(paths.models_dir(), self)
-        if dialog.exec():
-            self.models.convert(dialog.request())
+    def _on_picker_convert_requested(self, source: str = "") -> ConvertDialog:
+        # The dialog shows its own progress and failures, and stays open on failure.
+        dialog = ConvertDialog(paths.models_dir(), self.bridge.jobs, self, source)
+        dialog.convert_requested.connect(self.bridge.convert_requested.emit)
+        dialog.cancel_requested.connect(self.bridge.cancel_job)
+        dialog.open()
+        return dialog
+
+    def _on_models_not_a_model(self, folder: str, message: str) -> None:
+        if not offer_conversion(folder, self._confirm, self._on_picker_convert_requested):
+            self.chat.add_notice(f"That folder is not a model Hearth can open: {message}", "error")
 
     def _on_models_job_started(self, title: str, text: str) -> None:
         self._progress = JobProgressDialog(title, text, self.bridge.cancel_job, self)
@@ -281,7 +283,7 @@ class MainWindow(QMainWindow):
         self.attachments.attach_files(files)
 
     def _on_composer_attach_requested(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Attach documents")
+        files, _ = QFileDialog.getOpenFileNames(self, "Attach documents", "", document_filters())
         if files:
             self.attach_files(files)
 
@@ -313,6 +315,11 @@ class MainWindow(QMainWindow):
         self.settings_panel.show_settings(self.settings.for_model(name), name, name in self.settings.overrides)
         self.picker.context_length = self.settings.for_model(name).context_length
         self.picker.set_models(self.picker.folders())
+        current, loaded = self.picker.current(), self.session.loaded
+        live = loaded if loaded and (not current or self.picker.loaded_path == current) else None
+        info = live.info if live else self.picker.infos.get(current)
+        self.settings_panel.set_context_limit(info.max_context if info else None, info.name if info else name,
+                                              self.session.loaded_context if live else None)
 
     def _on_settings_value_changed(self, name: str, value: object, model: str) -> None:
         try:
@@ -322,8 +329,8 @@ class MainWindow(QMainWindow):
             return
         self._schedule_save()
         if name in ("context_length", "provider", "threads") and self.session.loaded is not None:
-            self.settings_panel.reload_note.setText("Unload and load the model again to apply the new "
-                                                    "context length, provider or threads.")
+            self.settings_panel.show_reload("The new context length, provider or threads apply when the model "
+                                            "loads again.")
         if name == "context_length":
             self.picker.context_length = int(value)  # type: ignore[arg-type]
             self.picker.set_models(self.picker.folders())

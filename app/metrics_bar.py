@@ -6,11 +6,12 @@ repaints from a timer, at most ``MAX_FPS`` times a second.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
-from PySide6.QtCore import QPointF, QSize, Qt, QTimer
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
 
 from engine.core.events import GenerationEvent, LoadReport, PrefillProgress
 
@@ -18,35 +19,74 @@ MAX_FPS = 10
 
 
 class Sparkline(QWidget):
-    """Tokens/s over the last samples."""
+    """Decode tokens/s over the last samples, with its scale written beside the line.
+
+    The vertical range is the samples' own (padded a little), not zero to the top, so a
+    steady 40 tok/s with small wobbles is not a flat line on the floor; the labels on the
+    left say what the top and bottom mean, and the tooltip has the numbers.
+    """
+
+    LABEL_WIDTH = 34
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.values: deque[float] = deque(maxlen=60)
-        self.setMinimumSize(QSize(90, 22))
-        self.setToolTip("Decode tokens/s, recent history")
+        self.setMinimumSize(QSize(150, 30))
+        self.setToolTip("Decode speed (tokens/s): no samples yet")
 
     def sizeHint(self) -> QSize:
-        return QSize(110, 24)
+        return QSize(180, 32)
+
+    def scale(self) -> tuple[float, float]:
+        """The bottom and top of the drawn range, rounded to whole tokens/s."""
+        lo, hi = min(self.values), max(self.values)
+        pad = max(1.0, (hi - lo) * 0.15, hi * 0.05)
+        return max(0.0, math.floor(lo - pad)), math.ceil(hi + pad)
+
+    def summary(self) -> str:
+        if not self.values:
+            return "Decode speed (tokens/s): no samples yet"
+        v = list(self.values)
+        return (f"Decode speed, last {len(v)} samples: now {v[-1]:.1f} tok/s · min {min(v):.1f} · "
+                f"average {sum(v) / len(v):.1f} · max {max(v):.1f}")
+
+    def add(self, value: float) -> None:
+        self.values.append(value)
+        self.setToolTip(self.summary())
+
+    def clear(self) -> None:
+        self.values.clear()
+        self.setToolTip(self.summary())
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
         if len(self.values) < 2:
             return
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        top = 1.15 * max(self.values) or 1.0  # headroom: a steady rate is not drawn along the edge
-        w, h = self.width() - 2, self.height() - 4
-        step = w / (self.values.maxlen - 1)
-        start = w - step * (len(self.values) - 1)
+        bottom, top = self.scale()
+        font = painter.font()
+        font.setPointSizeF(max(6.5, font.pointSizeF() * 0.75))
+        painter.setFont(font)
+        muted = self.palette().placeholderText().color()
+        painter.setPen(muted)
+        left = self.LABEL_WIDTH
+        right_align = int(Qt.AlignmentFlag.AlignRight)
+        painter.drawText(QRectF(0, 0, left - 4, self.height() / 2), right_align | int(Qt.AlignmentFlag.AlignTop),
+                         f"{top:.0f}")
+        painter.drawText(QRectF(0, self.height() / 2, left - 4, self.height() / 2),
+                         right_align | int(Qt.AlignmentFlag.AlignBottom), f"{bottom:.0f}")
+        w, h = self.width() - left - 2, self.height() - 4
+        painter.drawLine(QPointF(left, 2), QPointF(left, 2 + h))  # the axis the labels belong to
+        step = w / (self.values.maxlen - 1)  # type: ignore[operator]
+        start = left + w - step * (len(self.values) - 1)
         path = QPainterPath()
         for i, value in enumerate(self.values):
-            point = QPointF(1 + start + i * step, 2 + h - h * value / top)
+            point = QPointF(start + i * step, 2 + h - h * (value - bottom) / (top - bottom))
             path.moveTo(point) if i == 0 else path.lineTo(point)
         color = self.palette().highlight().color()
-        # A faint area under the line, so a short flat history still reads as a chart.
         area = QPainterPath(path)
-        area.lineTo(QPointF(1 + w, 2 + h))
-        area.lineTo(QPointF(1 + start, 2 + h))
+        area.lineTo(QPointF(left + w, 2 + h))
+        area.lineTo(QPointF(start, 2 + h))
         area.closeSubpath()
         fill = QColor(color)
         fill.setAlpha(50)
@@ -69,17 +109,25 @@ class MetricsBar(QWidget):
         self.decode = QLabel("decode – tok/s")
         self.tokens = QLabel("0 tokens")
         self.cached = QLabel("cached –")
+        # The figures sit above a thin bar, not inside it, so the fill never covers them.
+        self.context_label = QLabel("context –")
         self.context = QProgressBar()
-        self.context.setFixedWidth(150)
-        self.context.setTextVisible(True)
-        self.context.setFormat("context –")
+        self.context.setTextVisible(False)
+        self.context.setFixedHeight(5)
+        context_box = QWidget()
+        context_box.setFixedWidth(170)
+        stack = QVBoxLayout(context_box)
+        stack.setContentsMargins(0, 0, 0, 0)
+        stack.setSpacing(1)
+        stack.addWidget(self.context_label)
+        stack.addWidget(self.context)
         self.device = QLabel("no model")
         self.device.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.device.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.sparkline = Sparkline()
         for w in (self.ttft, self.prefill, self.decode, self.tokens, self.cached):
             layout.addWidget(w)
-        layout.addWidget(self.context)
+        layout.addWidget(context_box)
         layout.addWidget(self.sparkline)
         layout.addWidget(self.device, 1)
         self._latest: GenerationEvent | None = None
@@ -122,7 +170,7 @@ class MetricsBar(QWidget):
 
     def reset(self) -> None:
         self._latest, self._prefill = None, None
-        self.sparkline.values.clear()
+        self.sparkline.clear()
         self._dirty = True
 
     def show_prefill(self, progress: PrefillProgress) -> None:
@@ -141,7 +189,7 @@ class MetricsBar(QWidget):
         e = self._latest
         if e is None:
             p = self._prefill
-            self.context.setFormat(f"prefill {p.done}/{p.total}" if p else "context –")
+            self._show_context(f"prefill {p.done:,}/{p.total:,}" if p else "context –")
             self.context.setMaximum(max(1, p.total if p else 1))
             self.context.setValue(p.done if p else 0)
             self.sparkline.update()
@@ -153,10 +201,17 @@ class MetricsBar(QWidget):
         self.cached.setText(f"cached {e.cached_tokens}/{e.prompt_tokens}")
         self.context.setMaximum(max(1, e.context_size))
         self.context.setValue(min(e.context_used, e.context_size))
-        self.context.setFormat(f"context {e.context_used}/{e.context_size}")
+        self._show_context(f"context {e.context_used:,}/{e.context_size:,}")
         if e.decode_tps:
-            self.sparkline.values.append(e.decode_tps)
+            self.sparkline.add(e.decode_tps)
         self.sparkline.update()
+
+
+    def _show_context(self, text: str) -> None:
+        self.context_label.setText(text)
+        self.context.setToolTip(text)
+        self.context_label.setToolTip("Tokens of the context in use / the context size" if "context" in text
+                                      else "Prompt tokens read so far")
 
 
 def footer_text(event: GenerationEvent) -> str:

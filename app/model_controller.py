@@ -30,6 +30,7 @@ class ModelController(QObject):
     selection_changed = Signal()  # the picker shows another model (the settings panel follows)
     model_loaded = Signal(object)  # ModelLoaded
     notice_raised = Signal(str, str)  # text, level
+    not_a_model = Signal(str, str)  # a folder added by the user that is no model: folder, why
 
     def __init__(self, session: Session, bridge: Bridge, settings: Callable[[], Settings],
                  save_settings: Callable[[], None], picker: ModelPicker, metrics: MetricsBar,
@@ -166,7 +167,6 @@ class ModelController(QObject):
         self.load(folder)
 
     def _on_jobs_convert_finished(self, folder: str) -> None:
-        self.job_ended.emit()
         self.refresh(select=folder)
         self.session.show_status(f"Converted model ready: {Path(folder).name}", 5000)
 
@@ -178,8 +178,8 @@ class ModelController(QObject):
         elif failure.kind == "inspect":
             if failure.subject in self._pending_register:
                 self._pending_register.discard(failure.subject)
-                self.notice_raised.emit(f"That folder is not a model Hearth can open: {failure.message}", "error")
-        else:  # install, convert
+                self.not_a_model.emit(failure.subject, failure.message)  # the window may offer to convert
+        elif failure.kind == "install":  # the convert dialog shows its own failures
             self.job_ended.emit()
             cancelled = failure.message == "Cancelled."
             self.notice_raised.emit(failure.message if cancelled else

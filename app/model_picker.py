@@ -23,12 +23,13 @@ from engine.core.events import ModelInfo
 
 
 def human_bytes(size: int) -> str:
+    """Binary units (KiB, MiB, GiB), the same figures and unit as ``hearth-cli info`` prints."""
     value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit in ("B", "KB") else f"{value:.1f} {unit}"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit in ("B", "KiB") else f"{value:.1f} {unit}"
         value /= 1024
-    return f"{value:.1f} GB"
+    return f"{value:.1f} GiB"
 
 
 def human_count(n: int) -> str:

@@ -125,6 +125,10 @@ class AppSettings:
     model_folders: list[str] = field(default_factory=list)  # folders added outside the models dir
     last_model: str = ""
     window: dict[str, str] = field(default_factory=dict)  # geometry and splitter state, base64
+    # Named presets (system prompt plus sampling) and each chat's choice, by conversation id. They live
+    # here rather than in the database, so presets need no schema change (see app/presets.py).
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    chat_presets: dict[str, str] = field(default_factory=dict)
 
     def for_model(self, name: str | None) -> ModelSettings:
         """The defaults with ``name``'s overrides applied."""
@@ -156,6 +160,8 @@ class AppSettings:
             "model_folders": self.model_folders,
             "last_model": self.last_model,
             "window": self.window,
+            "presets": self.presets,
+            "chat_presets": self.chat_presets,
         }
 
 
@@ -208,12 +214,34 @@ def _parse(data: dict[str, Any], problems: list[str]) -> AppSettings:
         settings.model_folders = [str(f) for f in folders if isinstance(f, str)]
     if isinstance(data.get("last_model"), str):
         settings.last_model = data["last_model"]
+    _parse_presets(data, settings, problems)
     if isinstance(data.get("window"), dict):
         # Only strings: str() of a nested value is not a geometry and could recurse deeply.
         settings.window = {str(k): v for k, v in data["window"].items() if isinstance(v, str)}
         if len(settings.window) != len(data["window"]):
             problems.append("window layout")
     return settings
+
+
+def _parse_presets(data: dict[str, Any], settings: AppSettings, problems: list[str]) -> None:
+    from app.presets import PRESET_FIELDS
+
+    presets = data.get("presets")
+    if isinstance(presets, dict):
+        for name, values in presets.items():
+            if isinstance(values, dict):
+                kept = {}
+                for key, value in values.items():
+                    try:
+                        if key not in PRESET_FIELDS:
+                            raise ValueError(f"{key} is not part of a preset")
+                        kept[key] = check_value(key, value)
+                    except ValueError as exc:
+                        problems.append(f"preset {name}: {exc}")
+                settings.presets[str(name)] = kept
+    chosen = data.get("chat_presets")
+    if isinstance(chosen, dict):
+        settings.chat_presets = {str(k): v for k, v in chosen.items() if isinstance(v, str) and v in settings.presets}
 
 
 def _keep_aside(path: Path) -> str:

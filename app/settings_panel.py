@@ -1,8 +1,9 @@
 """The settings panel: sampling, system prompt, context, overflow, provider, threads.
 
-The widgets carry the same bounds as ``app.settings.LIMITS``, so they cannot hold an
-invalid value. Edits go to the defaults, or to the current model's overrides when
-"Only for this model" is ticked.
+The number fields use the bounds of ``app.settings.LIMITS`` (the context length also the
+model's maximum) and say so under the field when a value is outside them; only valid
+values are emitted. Edits go to the defaults, or to the current model's overrides when
+"Only for this model" is ticked. Changes that apply at load time show a Reload button.
 """
 
 from __future__ import annotations
@@ -13,16 +14,15 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QLabel,
     QPlainTextEdit,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+from app.number_field import NumberField
 from app.settings import LIMITS, OVERFLOW_POLICIES, PROVIDERS, ModelSettings
 
 _POLICY_NAMES = {"drop_oldest": "Drop oldest turns", "truncate_middle": "Truncate the middle", "stop": "Stop and tell me"}
@@ -33,6 +33,7 @@ class SettingsPanel(QWidget):
 
     value_changed = Signal(str, object, str)
     reset_requested = Signal()
+    reload_requested = Signal()
     override_toggled = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -50,7 +51,7 @@ class SettingsPanel(QWidget):
         outer.addWidget(self.override)
         form = QFormLayout()
         outer.addLayout(form)
-        self.widgets: dict[str, QWidget] = {}
+        self.widgets: dict[str, QWidget | NumberField] = {}
         self.system_prompt = QPlainTextEdit()
         self.system_prompt.setFixedHeight(80)
         self.system_prompt.textChanged.connect(lambda: self._emit("system_prompt", self.system_prompt.toPlainText()))
@@ -62,10 +63,8 @@ class SettingsPanel(QWidget):
         self._double(form, "min_p", "Min-p", 0.01, 2)
         self._double(form, "repetition_penalty", "Repetition penalty", 0.05, 2, "1.0 = off")
         self._int(form, "max_new_tokens", "Max new tokens", 64)
-        seed = self._int(form, "seed", "Seed", 1, "")
-        seed.setSpecialValueText("random")
-        ctx = self._int(form, "context_length", "Context length", 256, "Applies when the model is (re)loaded")
-        ctx.setSuffix(" tokens")
+        self._int(form, "seed", "Seed", 1, "Empty = random", special=(-1, "random"))
+        self._int(form, "context_length", "Context length", 256, "Applies when the model is (re)loaded")
         self.policy = QComboBox()
         for key in OVERFLOW_POLICIES:
             self.policy.addItem(_POLICY_NAMES[key], key)
@@ -81,40 +80,64 @@ class SettingsPanel(QWidget):
         self.provider.setToolTip("Applies when the model is (re)loaded")
         form.addRow("Execution provider", self.provider)
         self.widgets["provider"] = self.provider
-        threads = self._int(form, "threads", "Threads", 1, "Applies when the model is (re)loaded")
-        threads.setSpecialValueText("automatic")
+        self._int(form, "threads", "Threads", 1, "Empty = automatic; applies when the model is (re)loaded",
+                  special=(0, "automatic"))
         self.reload_note = QLabel("")
         self.reload_note.setWordWrap(True)
         self.reload_note.setObjectName("ReloadNote")
+        self.reload_note.setVisible(False)
         outer.addWidget(self.reload_note)
+        self.reload_button = QPushButton("Reload the model")
+        self.reload_button.setToolTip("Load the model again with the new context length, provider or threads")
+        self.reload_button.clicked.connect(self.reload_requested)
+        self.reload_button.setVisible(False)
+        outer.addWidget(self.reload_button)
         reset = QPushButton("Reset to defaults")
         reset.clicked.connect(self.reset_requested)
         outer.addWidget(reset)
         outer.addStretch(1)
 
     def _double(self, form: QFormLayout, name: str, label: str, step: float, decimals: int,
-                tip: str = "") -> QDoubleSpinBox:
-        box = QDoubleSpinBox()
-        low, high = LIMITS[name]
-        box.setRange(low, high)
-        box.setSingleStep(step)
-        box.setDecimals(decimals)
-        box.setToolTip(tip)
-        box.valueChanged.connect(lambda v: self._emit(name, round(v, decimals)))
-        form.addRow(label, box)
+                tip: str = "") -> NumberField:
+        return self._field(form, name, label, NumberField(label, *LIMITS[name], whole=False, decimals=decimals), tip)
+
+    def _int(self, form: QFormLayout, name: str, label: str, step: int, tip: str = "",
+             special: tuple[float, str] | None = None) -> NumberField:
+        return self._field(form, name, label, NumberField(label, *LIMITS[name], whole=True, special=special), tip)
+
+    def _field(self, form: QFormLayout, name: str, label: str, box: NumberField, tip: str) -> NumberField:
+        box.edit.setToolTip(tip or box.range_text().replace(" must be ", " can be "))
+        box.setParent(self)
+        box.value_changed.connect(lambda v: self._emit(name, v))
+        form.addRow(label, box.edit)
+        form.addRow(box.error)
+        form.addRow(box.hint)
         self.widgets[name] = box
         return box
 
-    def _int(self, form: QFormLayout, name: str, label: str, step: int, tip: str = "") -> QSpinBox:
-        box = QSpinBox()
-        low, high = LIMITS[name]
-        box.setRange(int(low), int(high))
-        box.setSingleStep(step)
-        box.setToolTip(tip)
-        box.valueChanged.connect(lambda v: self._emit(name, int(v)))
-        form.addRow(label, box)
-        self.widgets[name] = box
-        return box
+    def set_context_limit(self, max_context: int | None, model_name: str, in_use: int | None) -> None:
+        """Bound the context field by the model's maximum; say which value the loaded model really uses."""
+        box = self.widgets["context_length"]
+        assert isinstance(box, NumberField)
+        if max_context:
+            box.setMaximum(min(LIMITS["context_length"][1], max_context), f"the most {model_name} supports")
+        else:
+            box.setMaximum(LIMITS["context_length"][1])
+        shown = box.value()
+        if in_use is not None and in_use != shown:
+            box.show_hint(f"In use: {in_use:,} tokens (the setting is {int(shown):,}; the model allows at most "
+                          f"{max_context or in_use:,}).")
+            box.show_value(in_use)
+        elif in_use is None and max_context and shown > max_context:
+            box.show_hint(f"{model_name} will use {max_context:,} tokens, its maximum.")
+        else:
+            box.show_hint(f"In use: {in_use:,} tokens." if in_use is not None else "")
+
+    def show_reload(self, text: str) -> None:
+        """A load-time setting changed while a model is loaded: say so, with a Reload button."""
+        self.reload_note.setText(text)
+        self.reload_note.setVisible(bool(text))
+        self.reload_button.setVisible(bool(text))
 
     def _emit(self, name: str, value: Any) -> None:
         if not self._loading:
@@ -138,8 +161,8 @@ class SettingsPanel(QWidget):
                 value = getattr(settings, name)
                 if isinstance(widget, QComboBox):
                     widget.setCurrentIndex(max(0, widget.findData(value)))
-                elif isinstance(widget, (QSpinBox, QDoubleSpinBox)):
-                    widget.setValue(value)
+                elif isinstance(widget, NumberField):
+                    widget.show_value(value)
         finally:
             self._loading = False
 

@@ -1,13 +1,15 @@
 """The window's keyboard shortcuts, and the Help → Keyboard shortcuts dialog that lists them.
 
 ``SHORTCUTS`` is the one list: the dialog shows it, and the window binds each entry's
-command (see ``MainWindow._install_shortcuts``), so the two cannot disagree.
+command (``install_shortcuts``), so the two cannot disagree.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeySequence
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 # (command name, keys as Qt reads them, what it does). Keys handled inside the composer
@@ -57,3 +59,15 @@ class ShortcutsDialog(QDialog):
 
     def rows(self) -> list[tuple[str, str]]:
         return [(self.table.item(r, 0).text(), self.table.item(r, 1).text()) for r in range(self.table.rowCount())]
+
+
+def install_shortcuts(window: QWidget, chat_list: QWidget, commands: dict[str, Callable[[], object]]) -> None:
+    """Bind every key in ``SHORTCUTS`` to its command on ``window``.
+
+    Delete only works in the chat list (``delete_chat``): elsewhere it deletes text.
+    """
+    for command, keys, _text in SHORTCUTS:
+        if command in commands and command != "delete_chat":
+            QShortcut(QKeySequence(keys), window, activated=commands[command])
+    QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), chat_list, activated=commands["delete_chat"],
+              context=Qt.ShortcutContext.WidgetShortcut)

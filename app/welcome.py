@@ -16,7 +16,7 @@ class WelcomeCard(QFrame):
         layout = QVBoxLayout(self)
         text = QLabel(
             "<b>Welcome to Hearth.</b><br>No models are installed yet. Install the small default model "
-            "(SmolLM2-135M-Instruct, about 100 MB) to start chatting, or add a model folder you already have."
+            "(SmolLM2-135M-Instruct, about 110 MiB) to start chatting, or add a model folder you already have."
         )
         text.setWordWrap(True)
         layout.addWidget(text)

@@ -19,6 +19,7 @@ from engine.documents.kinds import (
     SUPPORTED_TYPES,
     check_exists,
     check_size,
+    extensions_by_kind,
     kind_of,
     no_text_message,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "ExtractionCancelled",
     "ProgressFn",
     "Span",
+    "extensions_by_kind",
     "extract",
     "html_to_text",
     "paragraph_spans",

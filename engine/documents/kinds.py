@@ -34,6 +34,16 @@ _HINTS = {
     ".xls": "Save the sheet as CSV.",
     ".pptx": "Export the slides as PDF.",
 }
+
+
+def extensions_by_kind() -> dict[DocumentKind, tuple[str, ...]]:
+    """The file extensions Hearth reads, grouped by kind (for file dialogs' filters)."""
+    found: dict[DocumentKind, list[str]] = {"pdf": [".pdf"], "docx": [".docx"]}
+    for suffix, kind in _TEXT_EXTENSIONS.items():
+        found.setdefault(kind, []).append(suffix)
+    return {kind: tuple(suffixes) for kind, suffixes in found.items()}
+
+
 SUPPORTED_TYPES = "PDF, Word (.docx), plain text, Markdown, HTML, CSV, JSON and source code (.py, .js, .java, .c, ...)"
 
 
@@ -71,7 +81,8 @@ def check_size(file: Path, max_bytes: int) -> None:
 
 
 def megabytes(size: int) -> str:
-    return f"{size / 1024 / 1024:.1f} MB" if size >= 1024 * 1024 else f"{max(1, round(size / 1024))} KB"
+    # Binary units, like the app and hearth-cli (MiB everywhere).
+    return f"{size / 1024 / 1024:.1f} MiB" if size >= 1024 * 1024 else f"{max(1, round(size / 1024))} KiB"
 
 
 def no_text_message(name: str, kind: DocumentKind) -> str:

@@ -165,11 +165,13 @@ def test_invalid_values_are_refused(hearth_home):
     assert notice and "temperature" in notice
 
 
-def test_spin_boxes_cannot_hold_invalid_values(qtbot):
+def test_invalid_values_are_refused_out_loud(qtbot):
+    # Replaced the old "spin boxes clamp silently" test: issue 12 item 7 wants a message instead
+    # (see tests/app/test_settings_say_no.py).
     w = _open(qtbot)
     box = w.settings_panel.widgets["temperature"]
     box.setValue(50)
-    assert box.value() == 2.0
+    assert box.value() == w.settings.defaults.temperature and "between 0 and 2" in box.error_text()
     w.close()
 
 

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def ask(self) -> None:
             if seen["replies"] % REPLIES_PER_CHAT == 0:
-                window._on_conversations_new_requested()  # a fresh chat keeps prompts short
+                window.chats.new_chat()  # a fresh chat keeps prompts short
             window.send(QUESTIONS[seen["replies"] % len(QUESTIONS)])
 
         @Slot(int, object)

@@ -255,7 +255,7 @@ def test_binary_file_with_text_extension_is_refused(tmp_path: Path, data: bytes)
 def test_oversized_file_is_refused_before_reading(tmp_path: Path) -> None:
     path = tmp_path / "huge.txt"
     path.write_text("x" * 5000)
-    with pytest.raises(DocumentError, match=r"huge\.txt is 5 KB; Hearth reads documents up to 4 KB"):
+    with pytest.raises(DocumentError, match=r"huge\.txt is 5 KiB; Hearth reads documents up to 4 KiB"):
         extract(path, max_bytes=4096)
     assert extract(path, max_bytes=5000).char_count == 5000
     assert DEFAULT_MAX_BYTES == 50 * 1024 * 1024
