@@ -1,7 +1,7 @@
 """A number field that says no out loud: a bad value stays as typed, with the allowed range below it.
 
 A spin box clamps or drops what it cannot hold (5 becomes 2, 999999 becomes 9999) without a
-word. This field keeps the text, shows "Temperature must be between 0 and 2." under it, and
+word. This field keeps the text, shows "Temperature must be a number between 0 and 2." under it, and
 emits ``value_changed`` only for values inside the range, so nothing invalid is saved. The
 message follows each keystroke; the value is emitted when editing finishes.
 """
@@ -12,6 +12,8 @@ import math
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QLabel, QLineEdit
+
+from engine.core.limits import Limit, range_phrase
 
 
 def _fmt(value: float, whole: bool) -> str:
@@ -28,9 +30,11 @@ class NumberField(QObject):
     value_changed = Signal(object)  # int or float, always inside the range
 
     def __init__(self, label: str, low: float, high: float, whole: bool, decimals: int = 2,
-                 special: tuple[float, str] | None = None, parent: QObject | None = None) -> None:
+                 special: tuple[float, str] | None = None, parent: QObject | None = None,
+                 low_inclusive: bool = True, high_inclusive: bool = True) -> None:
         super().__init__(parent)
         self.label, self.low, self.high, self.whole, self.decimals = label, low, high, whole, decimals
+        self.low_inclusive, self.high_inclusive = low_inclusive, high_inclusive
         self.special = special
         self.limit_reason = ""  # why ``high`` is lower than usual (the model's maximum)
         self._value: float = low
@@ -50,10 +54,23 @@ class NumberField(QObject):
         self.hint.setWordWrap(True)
         self.hint.setVisible(False)
 
+    @classmethod
+    def for_limit(cls, label: str, limit: Limit, decimals: int = 2,
+                  special: tuple[float, str] | None = None) -> NumberField:
+        """A field for one of the shared limits (``engine.core.limits``), its ends inclusive or not."""
+        return cls(label, limit.low, limit.high, limit.whole, decimals, special,
+                   low_inclusive=limit.low_inclusive, high_inclusive=limit.high_inclusive)
+
     def range_text(self) -> str:
-        text = f"{self.label} must be {'a whole number' if self.whole else 'a number'} between " \
-               f"{_fmt(self.low, self.whole)} and {_fmt(self.high, self.whole)}"
+        bounds = range_phrase(self.low, self.high, self.low_inclusive, self.high_inclusive,
+                              lambda v: _fmt(v, self.whole))
+        text = f"{self.label} must be {'a whole number' if self.whole else 'a number'} {bounds}"
         return text + (f" ({self.limit_reason})." if self.limit_reason else ".")
+
+    def _inside(self, value: float) -> bool:
+        above = value >= self.low if self.low_inclusive else value > self.low
+        below = value <= self.high if self.high_inclusive else value < self.high
+        return above and below
 
     def parse(self, text: str) -> float | None:
         """The value ``text`` means, or None if it is not allowed."""
@@ -64,11 +81,13 @@ class NumberField(QObject):
             value = float(text)
         except ValueError:
             return None
-        if not math.isfinite(value) or not self.low <= value <= self.high:
+        if not math.isfinite(value) or not self._inside(value):
             return None
         if self.whole:
             return int(value) if value == int(value) else None
-        return round(value, self.decimals)
+        # Rounding must not carry a value onto an open end (top-p 0.001 would become 0).
+        rounded = round(value, self.decimals)
+        return rounded if self._inside(rounded) else None
 
     def _on_edit_text_edited(self, text: str) -> None:
         self.show_error("" if self.parse(text) is not None else self.range_text())

@@ -21,24 +21,23 @@ from typing import Any
 
 from engine.core import paths
 from engine.core.events import LoadOptions, SamplingParams
+from engine.core.limits import SAMPLING_LIMITS, Limit
 
 log = logging.getLogger(__name__)
 
 OVERFLOW_POLICIES = ("drop_oldest", "truncate_middle", "stop")
 PROVIDERS = ("auto", "cpu", "cuda", "dml", "coreml")
 
-# Allowed ranges; the settings widgets use the same bounds, so they refuse bad values too.
-LIMITS: dict[str, tuple[float, float]] = {
-    "temperature": (0.0, 2.0),
-    "top_k": (0, 1000),
-    "top_p": (0.01, 1.0),
-    "min_p": (0.0, 1.0),
-    "repetition_penalty": (1.0, 2.0),
-    "max_new_tokens": (1, 32768),
-    "seed": (-1, 2**31 - 1),
-    "context_length": (256, 131072),
-    "threads": (0, 256),
+# Allowed ranges; the settings widgets use the same bounds, so they refuse bad values too. The
+# sampling ranges are the engine's own (engine.core.limits), so the engine accepts whatever is saved.
+_SAMPLING = ("temperature", "top_k", "top_p", "min_p", "repetition_penalty", "max_new_tokens", "seed")
+LIMITS: dict[str, Limit] = {
+    **{name: SAMPLING_LIMITS[name] for name in _SAMPLING},
+    "context_length": Limit("context_length", int, 256, 131072, 4096, "tokens the model's KV cache holds"),
+    "threads": Limit("threads", int, 0, 256, 0, "CPU threads (0 = automatic)"),
 }
+# Values outside the range that mean something: an empty seed field (random).
+SPECIAL = {"seed": -1}
 
 
 @dataclass(frozen=True)
@@ -96,9 +95,11 @@ def check_value(name: str, value: Any) -> Any:
     # Infinity, NaN, 1e400 and 400-digit integers would overflow the conversions below.
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number")
-    low, high = LIMITS[name]
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low:g} and {high:g}")
+    if name in SPECIAL and value == SPECIAL[name]:
+        return type(default)(value)
+    limit = LIMITS[name]
+    if not limit.contains(value):
+        raise ValueError(f"{name} must be {limit.phrase()}")
     if isinstance(default, int) and float(value) != int(value):
         raise ValueError(f"{name} must be a whole number")
     return type(default)(value)

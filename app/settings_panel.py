@@ -99,11 +99,11 @@ class SettingsPanel(QWidget):
 
     def _double(self, form: QFormLayout, name: str, label: str, step: float, decimals: int,
                 tip: str = "") -> NumberField:
-        return self._field(form, name, label, NumberField(label, *LIMITS[name], whole=False, decimals=decimals), tip)
+        return self._field(form, name, label, NumberField.for_limit(label, LIMITS[name], decimals), tip)
 
     def _int(self, form: QFormLayout, name: str, label: str, step: int, tip: str = "",
              special: tuple[float, str] | None = None) -> NumberField:
-        return self._field(form, name, label, NumberField(label, *LIMITS[name], whole=True, special=special), tip)
+        return self._field(form, name, label, NumberField.for_limit(label, LIMITS[name], special=special), tip)
 
     def _field(self, form: QFormLayout, name: str, label: str, box: NumberField, tip: str) -> NumberField:
         box.edit.setToolTip(tip or box.range_text().replace(" must be ", " can be "))
@@ -120,9 +120,9 @@ class SettingsPanel(QWidget):
         box = self.widgets["context_length"]
         assert isinstance(box, NumberField)
         if max_context:
-            box.setMaximum(min(LIMITS["context_length"][1], max_context), f"the most {model_name} supports")
+            box.setMaximum(min(LIMITS["context_length"].high, max_context), f"the most {model_name} supports")
         else:
-            box.setMaximum(LIMITS["context_length"][1])
+            box.setMaximum(LIMITS["context_length"].high)
         shown = box.value()
         if in_use is not None and in_use != shown:
             box.show_hint(f"In use: {in_use:,} tokens (the setting is {int(shown):,}; the model allows at most "

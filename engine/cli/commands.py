@@ -6,11 +6,12 @@ import argparse
 import json
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from engine.core.errors import EngineError
 from engine.core.events import GenerationEvent, LoadOptions, SamplingParams
+from engine.core.limits import SAMPLING_LIMITS
 from engine.runtime.catalog import installed_models, resolve_model
 
 
@@ -21,14 +22,31 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
 
 
+def _bounded(name: str) -> Callable[[str], float]:
+    """An argparse ``type`` that refuses values outside the engine's limit for ``name``."""
+    limit = SAMPLING_LIMITS[name]
+
+    def parse(text: str) -> float:
+        try:
+            value = limit.kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if limit.whole else 'a number'}")
+        problem = limit.problem(value)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    parse.__name__ = limit.kind.__name__  # argparse names the type in its messages
+    return parse
+
+
 def _add_sampling_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--max-new-tokens", type=int, default=512)
-    parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
-    parser.add_argument("--top-k", type=int, default=0)
-    parser.add_argument("--top-p", type=float, default=1.0)
-    parser.add_argument("--min-p", type=float, default=0.0)
-    parser.add_argument("--repetition-penalty", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=None)
+    # Ranges, defaults and help come from engine.core.limits, as in the app and the server.
+    for flag, name in (("--max-new-tokens", "max_new_tokens"), ("--temperature", "temperature"), ("--top-k", "top_k"),
+                       ("--top-p", "top_p"), ("--min-p", "min_p"), ("--repetition-penalty", "repetition_penalty"),
+                       ("--seed", "seed")):
+        limit = SAMPLING_LIMITS[name]
+        parser.add_argument(flag, type=_bounded(name), default=limit.default, help=limit.help())
     parser.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
 
 

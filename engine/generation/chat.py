@@ -4,7 +4,8 @@ The overflow policy is applied before prefill, so a long chat never crashes and
 never silently loses the system prompt:
 - ``stop``: refuse with a ``ContextOverflowError`` that says what to do.
 - ``drop_oldest``: drop the oldest turns, keeping the system prompt.
-- ``truncate_middle``: keep the start (system prompt) and the end, cut tokens between.
+- ``truncate_middle``: keep the start (system prompt) and the end, cut message contents between
+  and template again, so every message keeps its role markers.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from engine.runtime.model import LoadedModel
 from engine.runtime.tokenizer import TextCodec
 
 Message = dict[str, str]
+
+_CUT_MARK = " [...] "  # stands where truncate_middle removed text
+_FIT_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -83,15 +87,67 @@ def _drop_oldest(codec: TextCodec, messages: list[Message], budget: int) -> Fitt
 
 
 def _truncate_middle(codec: TextCodec, messages: Sequence[Message], ids: list[int], budget: int) -> FittedPrompt:
-    head = len(codec.encode_chat(messages[:1], add_generation_prompt=False)) if messages[0]["role"] == "system" else 0
-    tail = budget - head
-    if tail < 16:
+    """Cut tokens out of the middle of the message contents, then template again.
+
+    Cutting the templated ids would cut through role markers; cutting contents keeps
+    every message whole in form. The system prompt and the newest message stay intact
+    unless the cut cannot fit in the messages between them.
+    """
+    first = 1 if messages[0]["role"] == "system" else 0
+    head = len(codec.encode_chat(messages[:1], add_generation_prompt=False)) if first else 0
+    if budget - head < 16:
         raise ContextOverflowError(
             f"The system prompt alone is {head} tokens, too long for a context of {budget} usable tokens. "
             "Shorten the system prompt or raise the context length."
         )
-    kept = ids[:head] + ids[len(ids) - tail :]
-    return FittedPrompt(kept, truncated_tokens=len(ids) - len(kept))
+    contents = [codec.encode(m["content"]) for m in messages]
+    excess = len(ids) - budget
+    for _ in range(_FIT_ATTEMPTS):
+        cut = _cut_contents(codec, messages, contents, first, excess)
+        if cut is None:
+            break
+        kept = codec.encode_chat([{**m, "content": c} for m, c in zip(messages, cut)])
+        if len(kept) <= budget:
+            return FittedPrompt(kept, truncated_tokens=len(ids) - len(kept))
+        # Re-encoding at the cut and the marker cost a few tokens more than counted.
+        excess += len(kept) - budget + 2
+    raise ContextOverflowError(
+        f"This chat does not fit in {budget} usable tokens even with its middle cut out. "
+        "Shorten the system prompt, raise the context length, or start a new chat."
+    )
+
+
+def _cut_contents(
+    codec: TextCodec, messages: Sequence[Message], contents: list[list[int]], first: int, excess: int
+) -> list[str] | None:
+    """New contents with ``excess`` content tokens cut, or None if that leaves nothing of the newest message."""
+    out = [m["content"] for m in messages]
+    middle = list(range(first, len(messages) - 1))
+    take = min(excess, sum(len(contents[i]) for i in middle))
+    if take > 0:
+        _cut_span(codec, contents, middle, take, out)
+    rest = excess - take
+    if rest > 0:
+        last = len(messages) - 1
+        if last < first or rest >= len(contents[last]):
+            return None
+        _cut_span(codec, contents, [last], rest, out)
+    return out
+
+
+def _cut_span(codec: TextCodec, contents: list[list[int]], indices: list[int], n: int, out: list[str]) -> None:
+    """Remove the middle ``n`` tokens of the contents of ``indices`` (taken as one run), in ``out``."""
+    total = sum(len(contents[i]) for i in indices)
+    front = (total - n) // 2
+    back = total - (total - n - front)  # tokens from here to the end stay
+    start = 0
+    for i in indices:
+        tokens, end = contents[i], start + len(contents[i])
+        if start < back and end > front:  # this message loses tokens
+            before = tokens[: max(0, front - start)]
+            after = tokens[max(0, back - start) :]
+            out[i] = (codec.decode(before) + _CUT_MARK + codec.decode(after)).strip()
+        start = end
 
 
 def stream_chat(

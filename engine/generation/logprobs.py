@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from engine.core.events import StepLogprobs, TokenLogprob
+from engine.core.limits import SAMPLING_LIMITS
 
-MAX_TOP_LOGPROBS = 20
+MAX_TOP_LOGPROBS = int(SAMPLING_LIMITS["top_logprobs"].high)
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Turning a stored conversation into the messages the engine reads.
 
 Attached documents go in front of the question they were sent with: whole when they
-fit the room left in the context, otherwise the most relevant chunks
+fit the room the context had when they were sent, otherwise the most relevant chunks
 (``engine.documents.retrieval.build_context``), with a note saying what was left out.
 Runs on the worker thread: counting tokens over long documents is slow.
 """
@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from engine.documents import Document
-from engine.documents.retrieval import build_context
+from engine.documents.retrieval import DocumentContext, build_context
 
 DOCS_INTRO = "Answer using these attached documents."
 # Room kept for the chat template's own tokens around each message.
@@ -34,10 +34,21 @@ class ComposedPrompt:
     fits_whole: bool = True
 
 
-def document_budget(context_length: int, max_new_tokens: int, other_tokens: int) -> int:
-    """Tokens left for documents once the chat so far and the reply have room."""
+def _room(context_length: int, max_new_tokens: int, other_tokens: int) -> int:
+    """Tokens left once the chat so far and the reply have room."""
     reply = max(1, min(max_new_tokens, context_length // 4))
     return max(0, context_length - reply - other_tokens - _TEMPLATE_SLACK)
+
+
+def document_budget(context_length: int, max_new_tokens: int, other_tokens: int) -> int:
+    """Tokens the documents of a new message may take.
+
+    They leave part of the room (a quarter of the context, at most half of what is left) for
+    the follow-ups: excerpts chosen now are kept as they are in later turns, so the cache can
+    reuse them, until the chat no longer fits.
+    """
+    room = _room(context_length, max_new_tokens, other_tokens)
+    return room - min(context_length // 4, room // 2)
 
 
 def compose(
@@ -47,25 +58,55 @@ def compose(
     context_length: int,
     max_new_tokens: int,
 ) -> ComposedPrompt:
-    """The engine's message list, with documents fitted to what the context has left."""
+    """The engine's message list, with each turn's documents fitted to the context.
+
+    Each turn's documents are fitted against the budget as it was when that turn was sent
+    (the turns before it, and their excerpts), so later turns never change an earlier
+    turn's excerpt and the prompt only grows at its end. Once the chat outgrows the
+    context, all excerpts are fitted again, the newest first, so the documents shrink
+    rather than the overflow policy dropping the turns that carry them.
+    """
     messages: list[dict[str, str]] = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
-    plain = sum(count_tokens(m["content"]) + _TEMPLATE_SLACK for m in messages)
-    plain += sum(count_tokens(t.content) + _TEMPLATE_SLACK for t in turns)
-    budget = document_budget(context_length, max_new_tokens, plain)
+    system = sum(count_tokens(m["content"]) + _TEMPLATE_SLACK for m in messages)
+    plain = [count_tokens(t.content) + _TEMPLATE_SLACK for t in turns]
+    fitted = _fit_as_sent(turns, count_tokens, context_length, max_new_tokens, system, plain)
+    if sum(c.tokens for c in fitted.values()) > _room(context_length, max_new_tokens, system + sum(plain)):
+        fitted = _fit_newest_first(turns, count_tokens, _room(context_length, max_new_tokens, system + sum(plain)))
     contents = [t.content for t in turns]
     omitted: list[str] = []
-    used = 0
-    whole = True
-    # The newest documents matter most: they get first call on the budget.
-    for index in reversed(range(len(turns))):
-        turn = turns[index]
-        if not turn.documents:
-            continue
-        context = build_context(turn.documents, turn.content, count_tokens, max(0, budget - used))
-        used += context.tokens
-        whole = whole and context.fits_whole
+    for index in sorted(fitted):
+        context = fitted[index]
         omitted.extend(context.omitted)
         if context.text:
-            contents[index] = f"{DOCS_INTRO}\n\n{context.text}\n\n{turn.content}"
+            contents[index] = f"{DOCS_INTRO}\n\n{context.text}\n\n{turns[index].content}"
     messages += [{"role": t.role, "content": c} for t, c in zip(turns, contents)]
+    used = sum(c.tokens for c in fitted.values())
+    whole = all(c.fits_whole for c in fitted.values())
     return ComposedPrompt(tuple(messages), tuple(omitted), used, whole)
+
+
+def _fit_as_sent(
+    turns: Sequence[Turn], count_tokens: Callable[[str], int], context_length: int, max_new_tokens: int,
+    system: int, plain: list[int],
+) -> dict[int, DocumentContext]:
+    """Each turn's documents against the budget of the moment it was sent: stable as turns are added."""
+    fitted: dict[int, DocumentContext] = {}
+    used = 0
+    for index, turn in enumerate(turns):
+        if turn.documents:
+            budget = document_budget(context_length, max_new_tokens, system + sum(plain[: index + 1]) + used)
+            fitted[index] = build_context(turn.documents, turn.content, count_tokens, max(0, budget))
+            used += fitted[index].tokens
+    return fitted
+
+
+def _fit_newest_first(turns: Sequence[Turn], count_tokens: Callable[[str], int], room: int) -> dict[int, DocumentContext]:
+    """All documents against what is left now; the newest get first call on it."""
+    fitted: dict[int, DocumentContext] = {}
+    used = 0
+    for index in reversed(range(len(turns))):
+        if turns[index].documents:
+            fitted[index] = build_context(turns[index].documents, turns[index].content, count_tokens,
+                                          max(0, room - used))
+            used += fitted[index].tokens
+    return fitted

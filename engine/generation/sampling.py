@@ -12,31 +12,21 @@ import numpy as np
 
 from engine.core.errors import InvalidSamplingError
 from engine.core.events import SamplingParams
+from engine.core.limits import SAMPLING_LIMITS
 
 Sampler = Callable[[np.ndarray, Sequence[int]], int]
 
 
 def validate(params: SamplingParams) -> None:
-    """Raise ``InvalidSamplingError`` naming every out-of-range setting."""
+    """Raise ``InvalidSamplingError`` naming every setting outside ``SAMPLING_LIMITS``."""
     problems = []
-    if not 0.0 <= params.temperature <= 5.0:
-        problems.append(f"temperature must be between 0 and 5 (got {params.temperature})")
-    if params.top_k < 0:
-        problems.append(f"top_k must be 0 (off) or positive (got {params.top_k})")
-    if not 0.0 < params.top_p <= 1.0:
-        problems.append(f"top_p must be above 0 and at most 1 (got {params.top_p})")
-    if not 0.0 <= params.min_p < 1.0:
-        problems.append(f"min_p must be at least 0 and below 1 (got {params.min_p})")
-    if not 0.0 < params.repetition_penalty <= 10.0:
-        problems.append(f"repetition_penalty must be above 0 and at most 10 (got {params.repetition_penalty})")
-    if params.repetition_window < 0:
-        problems.append(f"repetition_window must be 0 or positive (got {params.repetition_window})")
-    if params.max_new_tokens < 1:
-        problems.append(f"max_new_tokens must be at least 1 (got {params.max_new_tokens})")
-    if not 0 <= params.top_logprobs <= 20:
-        problems.append(f"top_logprobs must be between 0 and 20 (got {params.top_logprobs})")
-    if params.seed is not None and params.seed < 0:
-        problems.append(f"seed must be 0 or positive (got {params.seed})")
+    for name, limit in SAMPLING_LIMITS.items():
+        value = getattr(params, name)
+        if name == "seed" and value is None:  # None: a new seed each time
+            continue
+        problem = limit.problem(value)
+        if problem:
+            problems.append(problem)
     if problems:
         raise InvalidSamplingError("Invalid sampling settings: " + "; ".join(problems) + ".")
 

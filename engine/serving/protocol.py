@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.core.events import GenerationEvent, SamplingParams, StepLogprobs
-from engine.generation.logprobs import MAX_TOP_LOGPROBS
+from engine.core.limits import SAMPLING_LIMITS
 
 # Accepted and honoured; anything else a request names is refused.
 _IGNORED_WHEN_DEFAULT = {"n": 1, "frequency_penalty": 0, "presence_penalty": 0, "logit_bias": None,
@@ -23,6 +23,12 @@ _IGNORED_WHEN_DEFAULT = {"n": 1, "frequency_penalty": 0, "presence_penalty": 0, 
                          "modalities": None, "audio": None, "prediction": None, "reasoning_effort": None,
                          "functions": None, "function_call": None, "best_of": 1, "suffix": None, "echo": False,
                          "web_search_options": None}  # fmt: skip
+
+
+def _bounds(name: str) -> dict[str, float]:
+    """pydantic's ``Field`` bounds for the engine's sampling limit ``name``."""
+    limit = SAMPLING_LIMITS[name]
+    return {"ge" if limit.low_inclusive else "gt": limit.low, "le" if limit.high_inclusive else "lt": limit.high}
 
 
 class OpenAIError(Exception):
@@ -46,11 +52,11 @@ class _Common(BaseModel):
     model_config = ConfigDict(extra="allow", strict=False)
 
     model: str
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, gt=0, le=1)
-    max_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, **_bounds("temperature"))
+    top_p: float | None = Field(default=None, **_bounds("top_p"))
+    max_tokens: int | None = Field(default=None, **_bounds("max_new_tokens"))
     stop: str | list[str] | None = None
-    seed: int | None = Field(default=None, ge=0)
+    seed: int | None = Field(default=None, **_bounds("seed"))
     stream: bool = False
     stream_options: StreamOptions | None = None
 
@@ -101,14 +107,14 @@ class ChatMessage(BaseModel):
 
 class ChatCompletionRequest(_Common):
     messages: list[ChatMessage] = Field(min_length=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, **_bounds("max_new_tokens"))
     logprobs: bool = False
-    top_logprobs: int | None = Field(default=None, ge=0, le=MAX_TOP_LOGPROBS)
+    top_logprobs: int | None = Field(default=None, **_bounds("top_logprobs"))
 
 
 class CompletionRequest(_Common):
     prompt: str
-    max_tokens: int | None = Field(default=16, ge=1)  # OpenAI's default for completions
+    max_tokens: int | None = Field(default=16, **_bounds("max_new_tokens"))  # OpenAI's default for completions
     logprobs: int | None = Field(default=None, ge=0, le=5)
 
 

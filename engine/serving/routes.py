@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from engine.core.errors import ChatTemplateError, ContextOverflowError, EngineError, InvalidSamplingError
 from engine.core.events import GenerationEvent
+from engine.core.limits import SAMPLING_LIMITS
 from engine.serving import protocol as p
 from engine.serving.scheduler import QueueFullError, Scheduler, SchedulerStoppedError
 
@@ -156,7 +157,7 @@ def _room(scheduler: Scheduler, prompt: list[int], wanted: int | None) -> int:
         raise p.OpenAIError(400, f"The prompt is {len(prompt)} tokens; the context holds "
                             f"{scheduler.model.runner.context_length}.", param="messages",
                             code="context_length_exceeded")
-    return min(wanted or room, room)
+    return min(wanted or room, room, int(SAMPLING_LIMITS["max_new_tokens"].high))
 
 
 # -- answering ------------------------------------------------------------------------------

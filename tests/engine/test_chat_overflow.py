@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from engine.core.errors import ContextOverflowError
@@ -41,5 +43,37 @@ def test_truncate_middle_keeps_both_ends(loaded_model):
     codec = loaded_model.codec
     fitted = fit_messages(codec, _history(10), 512, 64, "truncate_middle")
     text = codec.decode(fitted.ids, skip_special_tokens=False)
-    assert len(fitted.ids) == 512 - 64 and fitted.truncated_tokens > 0
+    assert len(fitted.ids) <= 512 - 64 and fitted.truncated_tokens > 0
     assert text.startswith("<|im_start|>system\nYou are Hearth.") and text.endswith("Last question?<|im_end|>\n<|im_start|>assistant\n")
+
+
+def _turns(text: str) -> list[tuple[str, str]]:
+    """Each templated message of ``text`` as (role, content); fails on a broken marker."""
+    assert text.endswith("<|im_start|>assistant\n"), text[-80:]
+    body = text[: -len("<|im_start|>assistant\n")]
+    assert body.count("<|im_start|>") == body.count("<|im_end|>"), "a role marker was cut"
+    turns = re.findall(r"<\|im_start\|>(\w+)\n(.*?)<\|im_end\|>\n", body, flags=re.S)
+    assert "".join(f"<|im_start|>{r}\n{c}<|im_end|>\n" for r, c in turns) == body, "text outside the markers"
+    return turns
+
+
+@pytest.mark.parametrize("context", [300, 512, 900])
+def test_truncate_middle_keeps_every_role_marker(loaded_model, context):
+    codec = loaded_model.codec
+    messages = _history(10)
+    fitted = fit_messages(codec, messages, context, 64, "truncate_middle")
+    assert len(fitted.ids) <= context - 64 and fitted.truncated_tokens > 0
+    turns = _turns(codec.decode(fitted.ids, skip_special_tokens=False))
+    assert [r for r, _ in turns] == [m["role"] for m in messages]  # every message, roles in order
+    assert turns[0][1] == "You are Hearth." and turns[-1][1] == "Last question?"  # both ends whole
+
+
+def test_truncate_middle_cuts_a_lone_long_message_inside_its_content(loaded_model):
+    codec = loaded_model.codec
+    messages = [{"role": "system", "content": "You are Hearth."},
+                {"role": "user", "content": "Start here. " + "fire is hot and bright. " * 200 + "End here?"}]
+    fitted = fit_messages(codec, messages, 256, 64, "truncate_middle")
+    assert len(fitted.ids) <= 256 - 64
+    turns = _turns(codec.decode(fitted.ids, skip_special_tokens=False))
+    assert [r for r, _ in turns] == ["system", "user"] and turns[0][1] == "You are Hearth."
+    assert turns[1][1].startswith("Start here.") and turns[1][1].endswith("End here?")
