@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -46,7 +46,8 @@ class SettingsPanel(QWidget):
         self._loading = False
         shell = QVBoxLayout(self)  # the fields scroll, so the window's minimum height stays small
         shell.setContentsMargins(0, 0, 0, 0)
-        scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame,
+                             horizontalScrollBarPolicy=Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         shell.addWidget(scroll)
         body = QWidget()
         scroll.setWidget(body)
@@ -107,6 +108,8 @@ class SettingsPanel(QWidget):
         self.server = ServerSection()  # Settings → Local server, driven by app/server_controller.py
         outer.addWidget(self.server)
         outer.addStretch(1)
+        # As wide as the fields need (as before they scrolled), beside the vertical scroll bar.
+        self.setMinimumWidth(body.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
 
     def _double(self, form: QFormLayout, name: str, label: str, step: float, decimals: int,
                 tip: str = "") -> NumberField:
