@@ -25,7 +25,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from engine.generation.backend import Backend, EngineBackend, Message
+from engine.generation.backend import Backend, Message
+from engine.serving.local_chat import ServingBackend  # EngineBackend, plus the local server
 from engine.generation.prompt import compose
 from app.worker_messages import (  # the window imports these from here too
     ConvertRequest,
@@ -72,7 +73,7 @@ class EngineWorker(QObject):
 
     def __init__(self, backend: Backend | None = None) -> None:
         super().__init__()
-        self.backend: Backend = backend or EngineBackend()
+        self.backend: Backend = backend or ServingBackend()
         self._active: GenerationRequest | None = None
         self._lock = threading.Lock()
         # What the engine was last asked, for tests and the "show prompt" debug view.
@@ -96,7 +97,7 @@ class EngineWorker(QObject):
         self.model_loaded.emit(ModelLoaded(info, report))
 
     def _drop_model_after_failed_load(self) -> None:
-        # EngineBackend frees the old model before building the new one (two models
+        # The backend frees the old model before building the new one (two models
         # may not fit in memory), so a failed load leaves none. Unload to make that
         # certain for any backend, and say so, so the window never shows a stale model.
         try:
@@ -286,7 +287,6 @@ def _fraction(line: str) -> float | None:
 
 def _default_model_dir() -> str:
     from engine.runtime.catalog import default_model_dir
-
     return str(default_model_dir())
 
 

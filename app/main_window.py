@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -43,12 +43,14 @@ from app.model_controller import ModelController
 from app.model_picker import ModelPicker
 from app.preset_bar import PresetBar
 from app.recovery import StoreAlerts, open_store
+from app.server_controller import ServerController
 from app.session import Session
 from app.settings_panel import SettingsPanel
 from app.shortcuts import ShortcutsDialog, install_shortcuts
 from app.state import AppState
 from app.store import Store
 from app.welcome import WelcomeCard
+from app.window_state import restore_window, window_state
 from engine.core import paths
 from engine.core.events import GenerationEvent
 
@@ -76,6 +78,8 @@ class MainWindow(QMainWindow):
                                       self.picker, self.metrics, lambda title, text: self._confirm(title, text), self)
         self.attachments = AttachmentController(self.session, self.store, self.bridge, lambda: self.settings,
                                                 self.composer, lambda: self.chats.conversation_id, self)
+        self.server = ServerController(self.session, self.bridge, lambda: self.settings, self._schedule_save,
+                                       self.settings_panel.server, self.metrics, self.models, self)
         self._connect()
         install_shortcuts(self, self.conversations.list, {
             "new_chat": self.chats.new_chat, "find": self.conversations.focus_search,
@@ -87,7 +91,7 @@ class MainWindow(QMainWindow):
         self.dark = theme.apply(QApplication.instance()) if QApplication.instance() else False  # type: ignore[arg-type]
         self.chat.set_dark(self.dark)
         QApplication.styleHints().colorSchemeChanged.connect(self._on_color_scheme_changed)
-        self._restore_window()
+        restore_window(self, self.settings.window)
         self.models.refresh(select=self.settings.last_model)
         if self.settings.last_model in self.picker.folders():  # start with the model used last
             QTimer.singleShot(0, lambda: self.load_model(self.settings.last_model))
@@ -170,6 +174,7 @@ class MainWindow(QMainWindow):
         self.models.selection_changed.connect(self._show_settings)
         self.models.model_loaded.connect(self._on_models_model_loaded)
         self.models.notice_raised.connect(self.chat.add_notice)
+        self.server.notice_raised.connect(self.chat.add_notice)
         self.picker.add_folder_requested.connect(self._on_picker_add_folder_requested)
         self.picker.convert_requested.connect(lambda: self._on_picker_convert_requested())
         self.models.not_a_model.connect(self._on_models_not_a_model)
@@ -366,15 +371,6 @@ class MainWindow(QMainWindow):
             self.chat.set_dark(self.dark)
 
     # -- window ---------------------------------------------------------------------------
-    def _restore_window(self) -> None:
-        w = self.settings.window
-        if w.get("geometry"):
-            self.restoreGeometry(QByteArray.fromBase64(w["geometry"].encode()))
-        if w.get("splitter"):
-            self.splitter.restoreState(QByteArray.fromBase64(w["splitter"].encode()))
-        if w.get("settings_visible") == "0":
-            self.settings_action.setChecked(False)
-
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.shutdown()
         super().closeEvent(event)
@@ -385,12 +381,9 @@ class MainWindow(QMainWindow):
             return
         self._shut = True
         self.chats.save_partial()
+        self.server.shutdown()  # the server first: its streams end cleanly, then the workers stop
         self.bridge.shutdown()
-        self.settings.window = {
-            "geometry": bytes(self.saveGeometry().toBase64().data()).decode(),
-            "splitter": bytes(self.splitter.saveState().toBase64().data()).decode(),
-            "settings_visible": "1" if self.settings_action.isChecked() else "0",
-        }
+        self.settings.window = window_state(self)
         self._save_timer.stop()
         self._save_settings()
         self.store.close()

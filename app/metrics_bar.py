@@ -125,10 +125,14 @@ class MetricsBar(QWidget):
         self.device.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.device.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.sparkline = Sparkline()
+        self.server = QLabel("")  # the local server's load, while it runs
+        self.server.setObjectName("ServerLoad")
+        self.server.setVisible(False)
         for w in (self.ttft, self.prefill, self.decode, self.tokens, self.cached):
             layout.addWidget(w)
         layout.addWidget(context_box)
         layout.addWidget(self.sparkline)
+        layout.addWidget(self.server)
         layout.addWidget(self.device, 1)
         self._latest: GenerationEvent | None = None
         self._prefill: PrefillProgress | None = None
@@ -154,6 +158,18 @@ class MetricsBar(QWidget):
             text += f"  (fallback: {first[0]} {first[1]}" + (f"; +{more} more)" if more else ")")
         self.device.setText(text)
         self.device.setToolTip(f"Loaded in {report.load_seconds:.1f} s. {report.fallback_text}")
+
+    def show_server(self, load: object | None) -> None:
+        """The server's ``ServerLoad`` (active, queued, slots, decode_tps), or None: not serving."""
+        if load is None:
+            self.server.setVisible(False)
+            return
+        text = f"server {load.active}/{load.slots} active · {load.queued} queued · {load.decode_tps:.0f} tok/s"  # type: ignore[attr-defined]
+        if text != self.server.text():
+            self.server.setText(text)
+            self.server.setToolTip("The local server: requests decoding (of its parallel slots), requests "
+                                   "waiting for a slot, and the tokens per second of all of them together")
+        self.server.setVisible(True)
 
     def clear(self) -> None:
         """No figures at all: a new chat, another chat, or another model."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -39,6 +40,7 @@ class ModelController(QObject):
         self.session, self.bridge, self._settings, self._save = session, bridge, settings, save_settings
         self.picker, self.metrics, self._confirm = picker, metrics, confirm
         self._loading_path = ""
+        self._loading_slots = self.loaded_slots = 0  # KV slots asked for / of the loaded model
         self._pending_register: set[str] = set()
         e, j = bridge.engine, bridge.jobs
         e.model_loaded.connect(self._on_engine_model_loaded)
@@ -110,7 +112,9 @@ class ModelController(QObject):
         if self.session.state is not AppState.IDLE:
             return
         options = self._settings().for_model(Path(folder).name).load_options()
-        self._loading_path = folder
+        server = self._settings().server  # serving on: one KV slot per parallel request
+        options = replace(options, slots=server.slots if server.enabled else 1)
+        self._loading_path, self._loading_slots = folder, options.slots
         self.metrics.clear()
         self.session.set_state(AppState.LOADING)
         self.session.show_status(f"Loading {Path(folder).name}…")
@@ -129,6 +133,7 @@ class ModelController(QObject):
         settings = self._settings()
         self.session.loaded = loaded
         self.session.loaded_path = self._loading_path
+        self.loaded_slots = self._loading_slots
         self.session.loaded_context = min(settings.for_model(loaded.info.name).context_length,
                                           loaded.info.max_context)
         self.picker.set_info(loaded.info)
@@ -143,6 +148,7 @@ class ModelController(QObject):
     def _on_engine_model_unloaded(self) -> None:
         self.session.loaded = None
         self.session.loaded_path = ""
+        self.loaded_slots = 0
         self.picker.set_loaded("")
         self.metrics.clear()
         self.metrics.show_report(None)

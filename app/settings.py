@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from app.server_prefs import ServerPrefs
 from engine.core import paths
 from engine.core.events import LoadOptions, SamplingParams
 from engine.core.limits import SAMPLING_LIMITS, Limit
@@ -130,6 +131,7 @@ class AppSettings:
     # here rather than in the database, so presets need no schema change (see app/presets.py).
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)
     chat_presets: dict[str, str] = field(default_factory=dict)
+    server: ServerPrefs = field(default_factory=ServerPrefs)  # the local server (app/server_prefs.py)
 
     def for_model(self, name: str | None) -> ModelSettings:
         """The defaults with ``name``'s overrides applied."""
@@ -163,6 +165,7 @@ class AppSettings:
             "window": self.window,
             "presets": self.presets,
             "chat_presets": self.chat_presets,
+            "server": self.server.to_json(),
         }
 
 
@@ -216,6 +219,7 @@ def _parse(data: dict[str, Any], problems: list[str]) -> AppSettings:
     if isinstance(data.get("last_model"), str):
         settings.last_model = data["last_model"]
     _parse_presets(data, settings, problems)
+    settings.server = ServerPrefs.from_json(data.get("server"), problems)
     if isinstance(data.get("window"), dict):
         # Only strings: str() of a nested value is not a geometry and could recurse deeply.
         settings.window = {str(k): v for k, v in data["window"].items() if isinstance(v, str)}

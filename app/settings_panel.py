@@ -10,19 +10,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
+    QFrame,
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 from app.number_field import NumberField
+from app.server_settings import ServerSection
 from app.settings import LIMITS, OVERFLOW_POLICIES, PROVIDERS, ModelSettings
 
 _POLICY_NAMES = {"drop_oldest": "Drop oldest turns", "truncate_middle": "Truncate the middle", "stop": "Stop and tell me"}
@@ -41,7 +44,14 @@ class SettingsPanel(QWidget):
         self.setObjectName("SettingsPanel")
         self.model_name = ""
         self._loading = False
-        outer = QVBoxLayout(self)
+        shell = QVBoxLayout(self)  # the fields scroll, so the window's minimum height stays small
+        shell.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame,
+                             horizontalScrollBarPolicy=Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        shell.addWidget(scroll)
+        body = QWidget()
+        scroll.setWidget(body)
+        outer = QVBoxLayout(body)
         outer.setContentsMargins(10, 10, 10, 10)
         title = QLabel("<b>Settings</b>")
         outer.addWidget(title)
@@ -95,7 +105,11 @@ class SettingsPanel(QWidget):
         reset = QPushButton("Reset to defaults")
         reset.clicked.connect(self.reset_requested)
         outer.addWidget(reset)
+        self.server = ServerSection()  # Settings → Local server, driven by app/server_controller.py
+        outer.addWidget(self.server)
         outer.addStretch(1)
+        # As wide as the fields need (as before they scrolled), beside the vertical scroll bar.
+        self.setMinimumWidth(body.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
 
     def _double(self, form: QFormLayout, name: str, label: str, step: float, decimals: int,
                 tip: str = "") -> NumberField:

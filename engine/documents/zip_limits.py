@@ -44,7 +44,8 @@ def _check_declared(name: str, members: list[zipfile.ZipInfo]) -> None:
         raise _bomb(name, f"expands to {megabytes(total)} when unpacked")
     xml = sum(m.file_size for m in members if m.filename.lower().endswith((".xml", ".rels")))
     if xml > MAX_XML_BYTES:
-        raise _bomb(name, f"holds {megabytes(xml)} of XML when unpacked")
+        raise _bomb(name, f"holds {megabytes(xml)} of XML when unpacked",
+                    f"Hearth reads up to {megabytes(MAX_XML_BYTES)} of XML in a Word file.")
     for member in members:
         if member.file_size > RATIO_FLOOR and member.file_size > MAX_RATIO * max(1, member.compress_size):
             raise _bomb(
@@ -70,9 +71,9 @@ def _inflate_counting(
                 check_cancel(cancel, name)
 
 
-def _bomb(name: str, what: str) -> DocumentError:
+def _bomb(name: str, what: str, limit: str = "") -> DocumentError:
+    limit = limit or f"Hearth unpacks Word files up to {megabytes(MAX_INFLATED_BYTES)}."
     return DocumentError(
-        f"{name} {what}, which is not a normal Word file (it may be a zip bomb). "
-        f"Hearth unpacks Word files up to {megabytes(MAX_INFLATED_BYTES)}. "
+        f"{name} {what}, which is not a normal Word file (it may be a zip bomb). {limit} "
         "If you trust it, open it in Word and save a new copy."
     )

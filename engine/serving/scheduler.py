@@ -74,8 +74,11 @@ class Scheduler:
         self._thread.start()
 
     # -- any thread -----------------------------------------------------------------------
-    def submit(self, prompt: Ids[int], params: SamplingParams, deliver: Deliver) -> Ticket:
+    def submit(self, prompt: Ids[int], params: SamplingParams, deliver: Deliver,
+               cancel: threading.Event | None = None) -> Ticket:
         """Queue a request; its events go to ``deliver`` from the scheduler's thread.
+
+        ``cancel``: the caller's own event (the app's Stop); setting it ends the request.
 
         Raises:
             InvalidSamplingError, ContextOverflowError: the request itself is wrong.
@@ -84,7 +87,7 @@ class Scheduler:
         """
         validate(params)
         check_prompt(prompt, self.model.runner.context_length)
-        ticket = Ticket(list(prompt), params, deliver)
+        ticket = Ticket(list(prompt), params, deliver, cancel or threading.Event())
         with self._wake:
             if self._stopping:
                 raise SchedulerStoppedError("The server is shutting down.")
@@ -93,6 +96,11 @@ class Scheduler:
             self._waiting.append(ticket)
             self._wake.notify()
         return ticket
+
+    @property
+    def running(self) -> bool:
+        """The scheduler's thread still runs (it ends after ``stop`` has closed every request)."""
+        return self._thread.is_alive()
 
     def load(self) -> ServerLoad:
         now = time.perf_counter()

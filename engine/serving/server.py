@@ -98,7 +98,7 @@ class LocalServer:
 
     def start(self, timeout: float = 15.0) -> None:
         """Serve from a thread of its own; returns once the socket listens."""
-        self._thread = threading.Thread(target=self._server.run, name="hearth-server", daemon=True)
+        self._thread = threading.Thread(target=self._run_in_thread, name="hearth-server", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
@@ -106,6 +106,12 @@ class LocalServer:
                 raise ServeConfigError(f"The server could not listen on {self.host}:{self.port} "
                                        "(is the port in use?).")
             time.sleep(0.02)
+
+    def _run_in_thread(self) -> None:
+        try:
+            self._server.run()
+        except SystemExit:  # uvicorn exits when it cannot bind; start() reports that
+            pass
 
     def stop(self, timeout: float = 10.0) -> None:
         """End the streams in progress, then close the socket."""
