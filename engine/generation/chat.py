@@ -165,6 +165,28 @@ def stream_chat(
     max tokens): the prompt ends inside that reply, so the model carries on where it stopped.
     """
     params = params or SamplingParams()
+    prompt = fit_reply_prompt(model, messages, params, policy, cancel, continue_last)
+    if prompt is None:
+        return
+    ids, fitted = prompt
+    for event in stream_generate(model, ids, params, cancel, on_prefill):
+        if fitted.dropped_messages:
+            event = dataclasses.replace(event, dropped_messages=fitted.dropped_messages)
+        yield event
+
+
+def fit_reply_prompt(
+    model: LoadedModel,
+    messages: Sequence[Message],
+    params: SamplingParams,
+    policy: OverflowPolicy,
+    cancel: threading.Event | None,
+    continue_last: bool = False,
+) -> tuple[list[int], FittedPrompt] | None:
+    """The prompt ids for answering ``messages`` under ``policy``; None if cancelled while templating.
+
+    With ``continue_last`` the ids end inside the assistant's unfinished last message.
+    """
     context = model.runner.context_length
     partial: list[int] = []
     if continue_last:
@@ -174,14 +196,11 @@ def stream_chat(
         messages = messages[:-1]
     try:
         with cancel_scope(cancel):  # a template stuck in a loop must not outlast a Stop
-            fitted = fit_messages(model.codec, messages, context, reply_reserve(params, context) + len(partial),
-                                  policy)
+            fitted = fit_messages(model.codec, list(messages), context,
+                                  reply_reserve(params, context) + len(partial), policy)
     except RenderCancelled:
-        return
-    for event in stream_generate(model, fitted.ids + partial, params, cancel, on_prefill):
-        if fitted.dropped_messages:
-            event = dataclasses.replace(event, dropped_messages=fitted.dropped_messages)
-        yield event
+        return None
+    return fitted.ids + partial, fitted
 
 
 class ChatSession:

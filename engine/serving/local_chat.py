@@ -127,25 +127,14 @@ def stream_through(
     continue_last: bool = False,
 ) -> Iterator[GenerationEvent]:
     """Answer ``messages`` as one of the scheduler's sequences (fitted as ``stream_chat`` fits them)."""
-    from engine.generation.chat import fit_messages, reply_reserve
-    from engine.runtime.chat_template import RenderCancelled, cancel_scope
+    from engine.generation.chat import fit_reply_prompt
 
-    model = scheduler.model
-    context = model.runner.context_length
-    partial: list[int] = []
-    if continue_last:
-        if not messages or messages[-1]["role"] != "assistant":
-            raise ValueError("continue_last needs the assistant's unfinished reply as the last message")
-        partial = model.codec.encode(messages[-1]["content"])
-        messages = messages[:-1]
-    try:
-        with cancel_scope(cancel):
-            fitted = fit_messages(model.codec, messages, context, reply_reserve(params, context) + len(partial),
-                                  policy)
-    except RenderCancelled:
+    prompt = fit_reply_prompt(scheduler.model, messages, params, policy, cancel, continue_last)
+    if prompt is None:
         return
+    ids, fitted = prompt
     events: queue.Queue[GenerationEvent] = queue.Queue()
-    scheduler.submit(fitted.ids + partial, params, events.put, cancel=cancel)
+    scheduler.submit(ids, params, events.put, cancel=cancel)
     while True:
         try:
             event = events.get(timeout=0.5)
