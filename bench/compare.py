@@ -183,6 +183,8 @@ def run_processes(args: argparse.Namespace, folder: Path, codec) -> int:
     }
     if args.gguf and args.llama_python:
         commands["llama.cpp"] = [args.llama_python, solo, "--engine", "llama.cpp", "--model", str(args.gguf)]
+        if args.llama_no_extra_bufts:
+            commands["llama.cpp"].append("--llama-no-extra-bufts")
     names = list(commands)
     samples: dict = {n: [] for n in names}
     try:
@@ -199,7 +201,7 @@ def run_processes(args: argparse.Namespace, folder: Path, codec) -> int:
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         "mode": "separate processes: each engine alone in a fresh process per round, order rotated; one warm-up run per prompt per process",
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, threads {args.threads}",
-        "model": str(folder), "gguf": args.gguf, "rounds": args.rounds, "reps_per_process": args.reps,
+        "model": str(folder), "gguf": args.gguf, "llama_extra_bufts": not args.llama_no_extra_bufts, "rounds": args.rounds, "reps_per_process": args.reps,
         "new_tokens": args.new_tokens, "context": args.context,
     }
     for label in prompts:
@@ -273,6 +275,8 @@ def main() -> int:
                         help="short and long prompts only, each engine in a fresh process per round (bench/solo.py)")
     parser.add_argument("--llama-python", help="with --processes: the python of a venv that has llama-cpp-python")
     parser.add_argument("--reps", type=int, default=1, help="with --processes: timed runs per prompt in each process")
+    parser.add_argument("--llama-no-extra-bufts", action="store_true",
+                        help="with --processes: llama.cpp without extra buffer types (AMX, repacking); see bench/README.md")
     parser.add_argument("--skip-chat", action="store_true")
     parser.add_argument("--skip-rss", action="store_true")
     parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "latest.json"))

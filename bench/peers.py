@@ -121,10 +121,24 @@ class LlamaCppEngine:
 
     name = "llama.cpp"
 
-    def __init__(self, gguf: Path, threads: int, context: int) -> None:
+    def __init__(self, gguf: Path, threads: int, context: int, extra_bufts: bool = True) -> None:
+        import llama_cpp.llama_cpp as lib
         from llama_cpp import Llama
 
-        self.llm = Llama(model_path=str(gguf), n_ctx=context, n_threads=threads, n_threads_batch=threads, verbose=False)
+        defaults = lib.llama_model_default_params
+        if not extra_bufts:
+            # No extra buffer types (AMX, weight repacking). A GGML_NATIVE build on this
+            # VM picks AMX, whose first tile instruction dies with SIGILL here.
+            def no_extra():
+                params = defaults()
+                params.use_extra_bufts = False
+                return params
+
+            lib.llama_model_default_params = no_extra
+        try:
+            self.llm = Llama(model_path=str(gguf), n_ctx=context, n_threads=threads, n_threads_batch=threads, verbose=False)
+        finally:
+            lib.llama_model_default_params = defaults
         self.eos = [self.llm.token_eos()]
 
     def run(self, ids: Sequence[int], new_tokens: int, cold: bool = True) -> tuple[list[int], float, float]:
@@ -136,7 +150,7 @@ class LlamaCppEngine:
         first = start
         # Greedy (top_k=1, temp 0) with EOS suppressed by a logits processor;
         # llm.scores holds only n_batch rows, so no argmax over it here.
-        for token in llm.generate(list(ids), top_k=1, temp=0.0, repeat_penalty=1.0, reset=cold, logits_processor=self._no_eos):
+        for token in llm.generate(list(ids), top_k=1, temp=0.0, repeat_penalty=1.0, reset=cold, logits_processor=[self._no_eos]):
             out.append(int(token))
             if len(out) == 1:
                 first = time.perf_counter()

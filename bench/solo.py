@@ -42,11 +42,15 @@ def main() -> int:
     p.add_argument("--context", type=int, default=4096)
     p.add_argument("--new-tokens", type=int, default=128)
     p.add_argument("--reps", type=int, default=1)
+    p.add_argument("--llama-no-extra-bufts", action="store_true", help="llama.cpp: use_extra_bufts=False (no AMX, no repacking)")
     args = p.parse_args()
     prompts = json.loads(Path(args.ids).read_text())
     t0 = time.perf_counter()
-    engine = ENGINES[args.engine](Path(args.model), args.threads, args.context)
-    result: dict = {"engine": args.engine, "load_s": time.perf_counter() - t0, "prompts": {}}
+    if args.engine == "llama.cpp":
+        engine = LlamaCppEngine(Path(args.model), args.threads, args.context, extra_bufts=not args.llama_no_extra_bufts)
+    else:
+        engine = ENGINES[args.engine](Path(args.model), args.threads, args.context)
+    result: dict = {"engine": args.engine, "llama_extra_bufts": not args.llama_no_extra_bufts, "load_s": time.perf_counter() - t0, "prompts": {}}
     for label, ids in prompts.items():
         engine.run(ids, args.new_tokens)  # warm-up
         runs = [engine.run(ids, args.new_tokens) for _ in range(args.reps)]
