@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # this checkout's engine, not an installed one
 
 from peers import GenaiEngine, GenaiKeptChat, HearthEngine, LlamaCppEngine, OptimumEngine  # noqa: E402
 
@@ -202,7 +203,7 @@ def run_processes(args: argparse.Namespace, folder: Path, codec) -> int:
         "mode": "separate processes: each engine alone in a fresh process per round, order rotated; one warm-up run per prompt per process",
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, threads {args.threads}",
         "model": str(folder), "gguf": args.gguf, "llama_extra_bufts": not args.llama_no_extra_bufts, "rounds": args.rounds, "reps_per_process": args.reps,
-        "new_tokens": args.new_tokens, "context": args.context,
+        "new_tokens": args.new_tokens, "context": args.context, "engine_file": sys.modules["engine"].__file__,
     }
     for label in prompts:
         part: dict = {"prompt_tokens": len(prompts[label]), "engines": {}}
@@ -295,6 +296,7 @@ def main() -> int:
         "model": str(folder),
         "rounds": args.rounds,
         "new_tokens": args.new_tokens,
+        "engine_file": sys.modules["engine"].__file__,
     }
     results["load_order"] = [e.name for e in engines]
     if args.huge_pages_all:
