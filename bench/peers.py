@@ -2,6 +2,8 @@
 
 An engine's ``run(ids, new_tokens)`` returns (token ids, ttft seconds, decode tok/s),
 timed from the call (after tokenization) to the first and last new token.
+Hearth's engine is imported only by ``HearthEngine``, so ``solo.py`` can run a
+peer from a venv that has no Hearth (llama-cpp-python's).
 """
 
 from __future__ import annotations
@@ -10,10 +12,6 @@ import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
-
-from engine.core.events import LoadOptions
-from engine.generation.benchmark import time_one
-from engine.runtime.model import load_model
 
 
 def _speeds(start: float, first: float, end: float, count: int) -> tuple[float, float]:
@@ -24,9 +22,14 @@ class HearthEngine:
     name = "hearth"
 
     def __init__(self, folder: Path, threads: int, context: int) -> None:
+        from engine.core.events import LoadOptions
+        from engine.runtime.model import load_model
+
         self.model = load_model(folder, LoadOptions(provider="cpu", threads=threads, context_length=context))
 
     def run(self, ids: Sequence[int], new_tokens: int, cold: bool = True) -> tuple[list[int], float, float]:
+        from engine.generation.benchmark import time_one
+
         timed = time_one(self.model, ids, new_tokens, cold)
         return timed["ids"], timed["ttft_ms"] / 1000, timed["decode_tps"]
 
@@ -66,36 +69,99 @@ class GenaiEngine:
         return (out, *_speeds(start, first, end, len(out)))
 
 
+class GenaiKeptChat:
+    """onnxruntime-genai as its chat example runs it: one generator kept across turns.
+
+    Each turn appends only the tokens the generator does not hold yet (its sequence is
+    the earlier prompts plus its own replies); if the re-rendered history differs from
+    what it holds, it rewinds to the common prefix first, as Hearth's cache does.
+    """
+
+    name = "genai-kept"
+
+    def __init__(self, genai: GenaiEngine, context: int) -> None:
+        og = genai.og
+        self.og = og
+        params = og.GeneratorParams(genai.model)
+        # EOS suppressed throughout, as for the other engines (min_length = max_length).
+        params.set_search_options(do_sample=False, max_length=context, min_length=context)
+        self.generator = og.Generator(genai.model, params)
+        self.held: list[int] = []
+        self.appended_tokens: list[int] = []
+
+    def run(self, ids: Sequence[int], new_tokens: int, cold: bool = False) -> tuple[list[int], float, float]:
+        ids = list(ids)
+        keep = 0
+        for a, b in zip(self.held, ids):
+            if a != b:
+                break
+            keep += 1
+        keep = min(keep, len(ids) - 1)
+        start = time.perf_counter()
+        if keep < len(self.held):
+            self.generator.rewind_to(keep)
+            del self.held[keep:]
+        self.generator.append_tokens(ids[keep:])
+        self.appended_tokens.append(len(ids) - keep)
+        self.held.extend(ids[keep:])
+        out: list[int] = []
+        first = start
+        while len(out) < new_tokens:
+            self.generator.generate_next_token()
+            out.append(int(self.generator.get_next_tokens()[0]))
+            if len(out) == 1:
+                first = time.perf_counter()
+        end = time.perf_counter()
+        self.held.extend(out)
+        return (out, *_speeds(start, first, end, len(out)))
+
+
 class LlamaCppEngine:
     """llama-cpp-python on the original GGUF, when it is installed."""
 
     name = "llama.cpp"
 
-    def __init__(self, gguf: Path, threads: int, context: int) -> None:
+    def __init__(self, gguf: Path, threads: int, context: int, extra_bufts: bool = True) -> None:
+        import llama_cpp.llama_cpp as lib
         from llama_cpp import Llama
 
-        self.llm = Llama(model_path=str(gguf), n_ctx=context, n_threads=threads, n_threads_batch=threads, verbose=False)
+        defaults = lib.llama_model_default_params
+        if not extra_bufts:
+            # No extra buffer types (AMX, weight repacking). A GGML_NATIVE build on this
+            # VM picks AMX, whose first tile instruction dies with SIGILL here.
+            def no_extra():
+                params = defaults()
+                params.use_extra_bufts = False
+                return params
+
+            lib.llama_model_default_params = no_extra
+        try:
+            self.llm = Llama(model_path=str(gguf), n_ctx=context, n_threads=threads, n_threads_batch=threads, verbose=False)
+        finally:
+            lib.llama_model_default_params = defaults
+        self.eos = [self.llm.token_eos()]
 
     def run(self, ids: Sequence[int], new_tokens: int, cold: bool = True) -> tuple[list[int], float, float]:
-        import numpy as np
-
         llm = self.llm
         if cold:
-            llm.reset()
+            llm.reset()  # generate() would otherwise reuse the cached prefix
         out: list[int] = []
         start = time.perf_counter()
         first = start
-        llm.eval(list(ids))
-        while len(out) < new_tokens:
-            logits = np.asarray(llm.scores[llm.n_tokens - 1])
-            token = int(np.argmax(logits))  # greedy, EOS not special-cased
-            out.append(token)
+        # Greedy (top_k=1, temp 0) with EOS suppressed by a logits processor;
+        # llm.scores holds only n_batch rows, so no argmax over it here.
+        for token in llm.generate(list(ids), top_k=1, temp=0.0, repeat_penalty=1.0, reset=cold, logits_processor=[self._no_eos]):
+            out.append(int(token))
             if len(out) == 1:
                 first = time.perf_counter()
-            if len(out) < new_tokens:
-                llm.eval([token])
+            if len(out) >= new_tokens:
+                break
         end = time.perf_counter()
         return (out, *_speeds(start, first, end, len(out)))
+
+    def _no_eos(self, input_ids, scores):
+        scores[self.eos] = -float("inf")
+        return scores
 
 
 class OptimumEngine:

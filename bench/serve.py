@@ -72,9 +72,21 @@ def start_hearth(model: Path) -> tuple[subprocess.Popen, int, str]:
     return proc, port, "SmolLM2-135M-Instruct"
 
 
-def start_llama(python: str, gguf: Path) -> tuple[subprocess.Popen, int, str]:
+# A GGML_NATIVE build picks AMX on this VM, whose first tile instruction dies with SIGILL:
+# start llama_cpp.server with extra buffer types off (as bench/peers.py does for llama.cpp).
+_LLAMA_NO_EXTRA_BUFTS = (
+    "import runpy, llama_cpp.llama_cpp as lib\n"
+    "defaults = lib.llama_model_default_params\n"
+    "def no_extra():\n    p = defaults(); p.use_extra_bufts = False; return p\n"
+    "lib.llama_model_default_params = no_extra\n"
+    "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)\n"
+)
+
+
+def start_llama(python: str, gguf: Path, no_extra_bufts: bool) -> tuple[subprocess.Popen, int, str]:
     port = _port()
-    proc = subprocess.Popen([python, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
+    launcher = ["-c", _LLAMA_NO_EXTRA_BUFTS] if no_extra_bufts else ["-m", "llama_cpp.server"]
+    proc = subprocess.Popen([python, *launcher, "--model", str(gguf), "--host", "127.0.0.1",
                              "--port", str(port), "--n_threads", "2", "--n_threads_batch", "2", "--n_ctx", "2048"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     _wait(port, proc, "/v1/models")
@@ -131,12 +143,14 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--model", default=str(ROOT / ".hearth-dev/test-home/data/models/SmolLM2-135M-Instruct"))
     parser.add_argument("--gguf", default=None, help="the GGUF for llama.cpp (default: the test home's download)")
-    parser.add_argument("--llama-python", default=None, help="a Python with llama-cpp-python installed")
+    parser.add_argument("--llama-python", default=None, help="a Python with llama-cpp-python[server] installed")
+    parser.add_argument("--llama-no-extra-bufts", action="store_true",
+                        help="turn llama.cpp's extra buffer types (AMX) off, for CPUs that fault on them")
     args = parser.parse_args()
     gguf = Path(args.gguf) if args.gguf else next((ROOT / ".hearth-dev/test-home/cache/downloads").glob("*.gguf"))
     servers = {"hearth": start_hearth(Path(args.model))}
     if args.llama_python:
-        servers["llama"] = start_llama(args.llama_python, gguf)
+        servers["llama"] = start_llama(args.llama_python, gguf, args.llama_no_extra_bufts)
     engines = ["hearth", "hearth-serial", *(["llama"] if "llama" in servers else [])]
     runs: dict[str, list[dict]] = {}
     try:
