@@ -45,13 +45,19 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
+def _log(name: str):
+    # A file, not a pipe: nobody reads a pipe while the bench runs, and a server that
+    # logs a lot (llama.cpp does) would block once the pipe's buffer is full.
+    return open(ROOT / "bench" / "results" / f"serve-{name}.log.tmp", "w")
+
+
 def _wait(port: int, proc: subprocess.Popen, path: str) -> None:
     import http.client
 
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stdout.read() if proc.stdout else ''}")
+            raise RuntimeError("the server exited; see bench/results/serve-*.log.tmp")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
             conn.request("GET", path)
@@ -67,7 +73,7 @@ def start_hearth(model: Path) -> tuple[subprocess.Popen, int, str]:
     port = _port()
     proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", str(model), "--port", str(port),
                              "--parallel", "8", "--threads", "2", "--context", "2048"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+                            stdout=_log("hearth"), stderr=subprocess.STDOUT, cwd=ROOT)
     _wait(port, proc, "/health")
     return proc, port, "SmolLM2-135M-Instruct"
 
@@ -88,7 +94,7 @@ def start_llama(python: str, gguf: Path, no_extra_bufts: bool) -> tuple[subproce
     launcher = ["-c", _LLAMA_NO_EXTRA_BUFTS] if no_extra_bufts else ["-m", "llama_cpp.server"]
     proc = subprocess.Popen([python, *launcher, "--model", str(gguf), "--host", "127.0.0.1",
                              "--port", str(port), "--n_threads", "2", "--n_threads_batch", "2", "--n_ctx", "2048"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=_log("llama"), stderr=subprocess.STDOUT)
     _wait(port, proc, "/v1/models")
     return proc, port, str(gguf)
 
@@ -100,28 +106,35 @@ def one_request(client: OpenAI, model: str, prompt: str) -> dict:
     stream = client.chat.completions.create(model=model, messages=[{"role": "user", "content": prompt}],
                                             max_tokens=MAX_TOKENS, temperature=0, stream=True,
                                             stream_options={"include_usage": True})
+    chunks = 0
     for chunk in stream:
         now = time.perf_counter()
         if chunk.choices and chunk.choices[0].delta.content:
             first = first or now
             last = now
+            chunks += 1
         if chunk.usage is not None:
             tokens = chunk.usage.completion_tokens
-    if not tokens:  # a server that ignores include_usage: count content chunks instead
-        tokens = -1
+    # llama-cpp-python's server ignores include_usage; it streams one token per chunk.
+    tokens = tokens or chunks
     return {"ttft": (first or time.perf_counter()) - start, "first": first, "last": last, "tokens": tokens}
 
 
-def load(port: int, model: str, clients: int, serial: bool) -> dict:
+def _prompt(i: int, round_: int, clients: int) -> str:
+    # A new wording each time, so no server answers from a whole cached prompt.
+    return f"(Request {round_}.{clients}.{i}) {PROMPTS[i % len(PROMPTS)]}"
+
+
+def load(port: int, model: str, clients: int, serial: bool, round_: int) -> dict:
     client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="bench", max_retries=0, timeout=600)
     results: list[dict] = []
     start = time.perf_counter()
     if serial:
         for i in range(clients):
-            results.append(one_request(client, model, PROMPTS[i % len(PROMPTS)]))
+            results.append(one_request(client, model, _prompt(i, round_, clients)))
     else:
         def run(i: int) -> None:
-            results.append(one_request(client, model, PROMPTS[i % len(PROMPTS)]))
+            results.append(one_request(client, model, _prompt(i, round_, clients)))
 
         threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
         for t in threads:
@@ -159,7 +172,7 @@ def main() -> int:
             for clients in CLIENTS:
                 for engine in order:
                     proc, port, name = servers["hearth" if engine.startswith("hearth") else engine]
-                    result = load(port, name, clients, serial=engine == "hearth-serial")
+                    result = load(port, name, clients, engine == "hearth-serial", round_)
                     runs.setdefault(f"{engine}@{clients}", []).append(result)
                     print(f"round {round_ + 1} {engine:14} {clients} clients: {result['aggregate_tps']:6.1f} tok/s "
                           f"agg, TTFT p95 {result['ttft_p95'] * 1000:5.0f} ms", flush=True)
