@@ -83,6 +83,9 @@ def stats_line(event: GenerationEvent) -> str:
     parts.append(f"tokens={event.generated_tokens}")
     parts.append(f"prompt={event.prompt_tokens} (cached {event.cached_tokens})")
     parts.append(f"context={event.context_used}/{event.context_size}")
+    if event.drafted_tokens:  # speculative decoding appends its counts; the rest keeps its meaning
+        parts.append(f"drafted={event.drafted_tokens}")
+        parts.append(f"accepted={event.accepted_tokens}")
     if event.error:
         parts.append(f"error={event.error}")
     return "[" + ", ".join(parts) + "]"
@@ -130,11 +133,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     model = _load(args)
     prompt = args.prompt if args.prompt is not None else sys.stdin.read()
-    if args.raw:
+    messages = [{"role": "system", "content": args.system}] if args.system else []
+    messages.append({"role": "user", "content": prompt})
+    if args.speculate == "lookup":
+        from engine.generation.chat import fit_reply_prompt
+        from engine.generation.speculative import speculative_generate
+
+        fitted = None if args.raw else fit_reply_prompt(model, messages, _sampling(args), args.overflow, None)
+        ids = model.codec.encode(prompt) if fitted is None else fitted[0]
+        events = speculative_generate(model, ids, _sampling(args))
+    elif args.raw:
         events = stream_generate(model, model.codec.encode(prompt), _sampling(args))
     else:
-        messages = [{"role": "system", "content": args.system}] if args.system else []
-        messages.append({"role": "user", "content": prompt})
         events = stream_chat(model, messages, _sampling(args), policy=args.overflow)
     last = _print_stream(events)
     return 1 if last.finish_reason == "error" else 0
@@ -216,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--system", default="")
     p.add_argument("--raw", action="store_true", help="no chat template: continue the text")
     p.add_argument("--overflow", default="drop_oldest", choices=["stop", "drop_oldest", "truncate_middle"])
+    p.add_argument("--speculate", default="off", choices=["off", "lookup"],
+                   help="speculative decoding: draft from the prompt and reply so far (greedy only)")
     _add_model_args(p)
     _add_sampling_args(p)
     p.set_defaults(func=cmd_generate)

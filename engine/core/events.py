@@ -128,5 +128,7 @@ class GenerationEvent:
     finish_reason: FinishReason | None = None
     error: str | None = None
     dropped_messages: int = 0
+    drafted_tokens: int = 0  # speculative decoding: tokens proposed so far
+    accepted_tokens: int = 0  # and how many of them the model confirmed
     logprobs: StepLogprobs | None = None
     extra: dict[str, float] = field(default_factory=dict, compare=False, hash=False)

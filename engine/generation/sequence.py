@@ -73,6 +73,7 @@ class Sequence:
         self.stats = Stats(start=time.perf_counter(), prompt_tokens=len(self.prompt))
         self.tokens: list[int] = []  # generated so far
         self.finish_reason: FinishReason | None = None
+        self.drafted = self.accepted = 0  # speculative decoding's running counts
         self._sample = make_sampler(params)  # validates params
         self._detok = StreamingDetokenizer(model.codec)
         self._stops = StopStringFilter(params.stop)
@@ -152,6 +153,8 @@ class Sequence:
             finish_reason=reason,
             error=error,
             logprobs=logprobs,
+            drafted_tokens=self.drafted,
+            accepted_tokens=self.accepted,
         )
 
     def _logprobs(self, logits: np.ndarray, token: int) -> StepLogprobs:
