@@ -60,8 +60,12 @@ def stream_generate(
     cancel: threading.Event | None = None,
     on_prefill: ProgressCallback | None = None,
     prefill_chunk: int = PREFILL_CHUNK,
+    decode_round: Callable[[Sequence], Iterator[GenerationEvent]] | None = None,
 ) -> Iterator[GenerationEvent]:
     """Stream a reply to ``prompt`` (token ids) in slot 0 as events; the last one has a finish reason.
+
+    After the first token, each ``decode_round(seq)`` feeds the model and yields what it
+    confirms (speculative decoding gives one); by default a round is one token.
 
     Raises:
         InvalidSamplingError: a setting in ``params`` is out of range.
@@ -78,11 +82,12 @@ def stream_generate(
         if logits is None:
             yield seq.finish("cancelled")
             return
-        while True:
-            yield from seq.step(logits, runner.last_argmax)
-            if seq.done:
-                return
-            logits = runner.forward(seq.tokens[-1:])
+        yield from seq.step(logits, runner.last_argmax)
+        while not seq.done:
+            if decode_round is None:
+                yield from seq.step(runner.forward(seq.tokens[-1:]), runner.last_argmax)
+            else:
+                yield from decode_round(seq)
     except EngineError as exc:
         yield seq.finish("error", str(exc))
     except Exception as exc:  # a failing step must end the stream, not the app

@@ -16,15 +16,12 @@ Only greedy decoding speculates; sampling decodes plainly.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator, Sequence as Ids
 
 import numpy as np
 
-from engine.core.errors import EngineError
 from engine.core.events import GenerationEvent, SamplingParams
-from engine.generation.generate import PREFILL_CHUNK, ProgressCallback, _prefill, check_prompt, stream_generate
-from engine.generation.sampling import validate
+from engine.generation.generate import ProgressCallback, stream_generate
 from engine.generation.sequence import Sequence
 from engine.runtime.model import LoadedModel
 
@@ -39,12 +36,14 @@ class PromptLookup:
         self.max_ngram = max_ngram
 
     def propose(self, ids: Ids[int], k: int) -> list[int]:
+        ids = list(ids)
         for n in range(min(self.max_ngram, len(ids) - 1), 0, -1):
-            tail = list(ids[-n:])
+            tail = ids[-n:]
             # The latest match first: a reply that repeats itself repeats its recent past.
+            # Comparing the first token before slicing keeps a long prompt's scan cheap.
             for start in range(len(ids) - n - 1, -1, -1):
-                if list(ids[start : start + n]) == tail:
-                    follow = list(ids[start + n : start + n + k])
+                if ids[start] == tail[0] and ids[start : start + n] == tail:
+                    follow = ids[start + n : start + n + k]
                     if follow:
                         return follow
         return []
@@ -83,27 +82,10 @@ def speculative_generate(
 ) -> Iterator[GenerationEvent]:
     """``stream_generate`` with prompt-lookup drafts, for greedy decoding; events count drafted and accepted."""
     params = params or SamplingParams()
-    validate(params)
-    if params.temperature != 0.0 or params.repetition_penalty != 1.0:
-        yield from stream_generate(model, prompt, params, cancel, on_prefill)
-        return
-    check_prompt(prompt, model.runner.context_length)
-    proposer = proposer or PromptLookup()
-    runner, adaptive = model.runner, AdaptiveK()
-    seq = Sequence(model, prompt, params, slot=0, cancel=cancel)
-    try:
-        logits = _prefill(model, seq, on_prefill, PREFILL_CHUNK)
-        seq.stats.prefill_end = time.perf_counter()
-        if logits is None:
-            yield seq.finish("cancelled")
-            return
-        yield from seq.step(logits, runner.last_argmax)
-        while not seq.done:
-            yield from _one_round(seq, proposer, adaptive)
-    except EngineError as exc:
-        yield seq.finish("error", str(exc))
-    except Exception as exc:  # a failing step must end the stream, not the app
-        yield seq.finish("error", f"Generation failed: {exc.__class__.__name__}: {exc}")
+    greedy = params.temperature == 0.0 and params.repetition_penalty == 1.0
+    proposer, adaptive = proposer or PromptLookup(), AdaptiveK()
+    speculate = (lambda seq: _one_round(seq, proposer, adaptive)) if greedy else None  # sampling decodes plainly
+    yield from stream_generate(model, prompt, params, cancel, on_prefill, decode_round=speculate)
 
 
 def _one_round(seq: Sequence, proposer: PromptLookup, adaptive: AdaptiveK) -> Iterator[GenerationEvent]:
