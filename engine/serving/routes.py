@@ -21,6 +21,7 @@ from engine.core.errors import ChatTemplateError, ContextOverflowError, EngineEr
 from engine.core.events import GenerationEvent
 from engine.core.limits import SAMPLING_LIMITS
 from engine.serving import protocol as p
+from engine.serving.answers import collect, stream
 from engine.serving.scheduler import QueueFullError, Scheduler, SchedulerStoppedError
 
 MAX_BODY_BYTES = 4 * 2**20
@@ -175,8 +176,6 @@ async def _answer(request: Request, scheduler: Scheduler, state: ServerState, pr
         raise p.OpenAIError(400, str(exc), param="messages", code="context_length_exceeded") from None
     except InvalidSamplingError as exc:
         raise p.OpenAIError(400, str(exc)) from None
-    from engine.serving.answers import collect, stream  # the response bodies, apart from the routing
-
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         chunks: AsyncIterator[str] = stream(events, ticket, state.model_name, len(prompt), chat, include_usage)

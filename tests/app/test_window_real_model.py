@@ -16,22 +16,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def window(qtbot, real_model_dir):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    s = w.settings
-    s.set_value("context_length", 1024)
-    s.set_value("max_new_tokens", 24)
-    s.set_value("temperature", 0.0)
-    s.set_value("threads", 1)  # leave the second core to the GUI thread
-    w.models.register_folder(str(real_model_dir))
-    qtbot.waitUntil(lambda: str(real_model_dir) in w.picker.folders(), timeout=20_000)
-    w.load_model(str(real_model_dir))
-    qtbot.waitUntil(lambda: w.loaded is not None, timeout=60_000)
-    assert w.state is AppState.IDLE and w.loaded is not None
-    yield w
-    w.shutdown()
+def window(real_window):
+    return real_window
 
 
 class _Finished:
