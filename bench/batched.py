@@ -23,28 +23,16 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(HERE.parent))
+
+from compare import CHAT_QUESTIONS  # noqa: E402
+from peers import peak_rss_bytes  # noqa: E402
 
 from engine.core.events import LoadOptions  # noqa: E402
 from engine.runtime.model import load_model  # noqa: E402
 
-QUESTIONS = [
-    "What is a hearth?",
-    "How did people keep a fire going overnight?",
-    "Why did chimneys change the shape of houses?",
-    "What fuels did people burn when there was no wood?",
-    "Tell me about Vesta and her temple.",
-    "What is a curfew and where does the word come from?",
-    "How did people cook over an open fire?",
-    "What dangers did open fires bring to towns?",
-]
-
-
-def vm_hwm() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return 0
+QUESTIONS = CHAT_QUESTIONS[:8]  # the chat workload's first questions, one per sequence
 
 
 def solo(model_dir: str, n: int, threads: int, context: int, new_tokens: int) -> dict:
@@ -82,7 +70,7 @@ def solo(model_dir: str, n: int, threads: int, context: int, new_tokens: int) ->
         "prompt_tokens": [len(p) for p in prompts],
         "aggregate_decode_tps": n * (new_tokens - 1) / elapsed,
         "per_sequence_decode_tps": (new_tokens - 1) / elapsed,
-        "vm_hwm_bytes": vm_hwm(),
+        "vm_hwm_bytes": peak_rss_bytes(),
         "kv_bytes_per_token": model.info.kv_bytes_per_token,
         "kv_bytes_total": model.info.kv_bytes_per_token * context * n,
         "eos_masked": eos,

@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -34,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # this checkout's engine, not an installed one
 
-from peers import GenaiEngine, GenaiKeptChat, HearthEngine, LlamaCppEngine, OptimumEngine  # noqa: E402
+from peers import GenaiEngine, GenaiKeptChat, HearthEngine, LlamaCppEngine, OptimumEngine, peak_rss_bytes  # noqa: E402
 
 from engine.generation.benchmark import LONG_QUESTION, SHORT_QUESTION  # noqa: E402
 from engine.runtime.catalog import resolve_model  # noqa: E402
@@ -123,18 +122,6 @@ def bench_chat(args, engines, codec) -> dict:
         messages.append({"role": "assistant", "content": codec.decode(replies["hearth"])})
         turns.append(turn)
     return {"turns": turns, "genai_modes": {"onnxruntime-genai": "fresh generator per turn, whole history", "genai-kept": "one generator kept across turns, only new tokens appended"}}
-
-
-def peak_rss_bytes() -> int:
-    """This process's peak RSS. VmHWM restarts at exec; ru_maxrss would include the parent's."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    scale = 1 if sys.platform == "darwin" else 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
 
 def measure_rss(args: argparse.Namespace, engine_name: str, folder: Path) -> int:

@@ -9,9 +9,23 @@ peer from a venv that has no Hearth (llama-cpp-python's).
 from __future__ import annotations
 
 import json
+import resource
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak RSS. VmHWM restarts at exec; ru_maxrss would include the parent's."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    scale = 1 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
 
 def _speeds(start: float, first: float, end: float, count: int) -> tuple[float, float]:

@@ -27,30 +27,15 @@ sys.path.insert(0, os.getcwd())  # the checkout we were started from, not this f
 
 import engine  # noqa: E402
 
+# Each engine times itself with its own time_one (the same code in both layouts).
 try:  # the engine in layers (engine/core, engine/generation, engine/runtime)
-    from engine.core.events import LoadOptions, SamplingParams
-    from engine.generation.generate import stream_generate
+    from engine.core.events import LoadOptions
+    from engine.generation.benchmark import time_one
     from engine.runtime.model import load_model
 except ImportError:  # the flat engine of earlier commits, for old-vs-new runs
-    from engine.events import LoadOptions, SamplingParams  # type: ignore[no-redef]
-    from engine.generate import stream_generate  # type: ignore[no-redef]
+    from engine.benchmark import time_one  # type: ignore[no-redef]
+    from engine.events import LoadOptions  # type: ignore[no-redef]
     from engine.model import load_model  # type: ignore[no-redef]
-
-
-def time_one(model, ids: list[int], new_tokens: int) -> dict:
-    model.runner.reset()  # cold: nothing of the prompt cached
-    params = SamplingParams(max_new_tokens=new_tokens, ignore_eos=True)
-    out: list[int] = []
-    start = time.perf_counter()
-    first = None
-    for event in stream_generate(model, ids, params):
-        if event.token_id is not None:
-            out.append(event.token_id)
-            if first is None:
-                first = time.perf_counter()
-    end = time.perf_counter()
-    assert first is not None and len(out) == new_tokens, (len(out), new_tokens)
-    return {"ttft_ms": (first - start) * 1000, "decode_tps": (len(out) - 1) / (end - first), "ids": out}
 
 
 def main() -> int:
@@ -70,6 +55,7 @@ def main() -> int:
     for label, ids in prompts.items():
         time_one(model, ids, args.new_tokens)  # warm-up, not counted
         runs = [time_one(model, ids, args.new_tokens) for _ in range(args.reps)]
+        assert all(r["tokens"] == args.new_tokens for r in runs), [r["tokens"] for r in runs]
         result["prompts"][label] = {
             "prompt_tokens": len(ids),
             "ttft_ms": statistics.median(r["ttft_ms"] for r in runs),

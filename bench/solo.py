@@ -21,16 +21,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(HERE.parent))
 
-from peers import GenaiEngine, HearthEngine, LlamaCppEngine  # noqa: E402
+from peers import GenaiEngine, HearthEngine, LlamaCppEngine, peak_rss_bytes  # noqa: E402
 
 ENGINES = {"hearth": HearthEngine, "onnxruntime-genai": GenaiEngine, "llama.cpp": LlamaCppEngine}
-
-
-def vm_hwm() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 def main() -> int:
@@ -59,7 +52,7 @@ def main() -> int:
             "decode_tps": statistics.median(r[2] for r in runs),
             "ids": runs[0][0],
         }
-    result["vm_hwm_bytes"] = vm_hwm()
+    result["vm_hwm_bytes"] = peak_rss_bytes()
     print(json.dumps(result))
     return 0
 
