@@ -7,13 +7,12 @@ import json
 import queue
 import socket
 import threading
-import time
 
 import pytest
-from PySide6.QtCore import QTimer
 
 from app import settings as settings_io
 from app.main_window import MainWindow
+from tests.helpers.heartbeat import Heartbeat
 from app.server_prefs import ServerPrefs
 from app.state import AppState
 
@@ -150,21 +149,10 @@ def test_gui_never_stalls_while_four_clients_stream(qtbot, window):
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
-    gaps: list[float] = []
-    last = [time.perf_counter()]
-
-    def beat() -> None:
-        now = time.perf_counter()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(beat)
+    heartbeat = Heartbeat()
     loads: list[object] = []
     threads = [threading.Thread(target=stream, args=(i,)) for i in range(4)]
-    last[0] = time.perf_counter()
-    timer.start()
+    heartbeat.start()
     for t in threads:
         t.start()
 
@@ -175,7 +163,8 @@ def test_gui_never_stalls_while_four_clients_stream(qtbot, window):
         return not any(t.is_alive() for t in threads)
 
     qtbot.waitUntil(done, timeout=120_000)
-    timer.stop()
+    heartbeat.stop()
+    gaps = heartbeat.gaps
     assert not errors, errors
     assert len(tokens) == 4 and sum(tokens) >= 4 * 16
     assert max(load.active for load in loads) >= 2  # they really streamed together

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 
 from app.main_window import MainWindow
+from tests.helpers.heartbeat import Heartbeat
 from app.state import AppState
 from tests.app.fakes import SignalLog
 
@@ -145,22 +145,12 @@ def test_bad_file_shows_a_notice(qtbot, window, tmp_path):
 def test_gui_thread_never_stalls_during_generation(qtbot, window):
     w = window
     w.settings.set_value("max_new_tokens", 64)
-    gaps: list[float] = []
-    last = [time.perf_counter()]
-
-    def beat() -> None:
-        now = time.perf_counter()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(beat)
-    timer.start()
-    last[0] = time.perf_counter()
+    heartbeat = Heartbeat()
+    heartbeat.start()
     with _Finished(qtbot, w) as done:
         _type_and_send(qtbot, w, "Tell me about the sea.")
-    timer.stop()
+    heartbeat.stop()
+    gaps = heartbeat.gaps
     assert done.args[1].generated_tokens >= 8
     assert len(gaps) > 10
     assert max(gaps) < 0.100, f"GUI thread stalled for {max(gaps) * 1000:.0f} ms"

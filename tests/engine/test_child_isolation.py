@@ -10,7 +10,6 @@ the Hearth under test installed in ``sys.executable``'s environment.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from engine.convert import child_process
+from tests.helpers.checkpoints import broken_llama
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,17 +47,6 @@ def _plant_traps(folder: Path, markers: Path, tag: str) -> None:
             (folder / f"{name}.py").write_text(code)
 
 
-def _broken_llama(folder: Path) -> Path:
-    """A checkpoint the source check accepts and the builder then rejects."""
-    folder.mkdir(parents=True, exist_ok=True)
-    config = {
-        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 64,
-        "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
-        "num_hidden_layers": 1, "vocab_size": 128, "max_position_embeddings": 64,
-    }  # fmt: skip
-    (folder / "config.json").write_text(json.dumps(config))
-    (folder / "model.safetensors").write_bytes(b"\x00" * 64)
-    return folder
 
 
 def test_python_module_command_is_isolated(tmp_path: Path) -> None:
@@ -80,7 +69,7 @@ def test_convert_children_ignore_cwd_and_source_folder(tmp_path: Path, layout: s
         pytest.skip("hearth-cli is not installed beside this Python")
     markers = tmp_path / "markers"
     markers.mkdir()
-    src = _broken_llama(tmp_path / "checkpoint")
+    src = broken_llama(tmp_path / "checkpoint")
     _plant_traps(src, markers, "source")
     if layout == "convert-dot":
         cwd, arg = src, "."

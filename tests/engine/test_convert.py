@@ -16,6 +16,7 @@ import pytest
 
 from engine import cli
 from engine.core.errors import ConversionError, MissingExtraError
+from tests.helpers.checkpoints import broken_llama
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -80,15 +81,7 @@ def test_hf_folder_with_unknown_architecture(home: Path, tmp_path: Path, capsys:
 
 def test_builder_failure_leaves_nothing(home: Path, tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime_genai")
-    folder = tmp_path / "broken-llama"
-    folder.mkdir()
-    config = {
-        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 64,
-        "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
-        "num_hidden_layers": 1, "vocab_size": 128, "max_position_embeddings": 64,
-    }  # fmt: skip
-    (folder / "config.json").write_text(json.dumps(config))
-    (folder / "model.safetensors").write_bytes(b"\x00" * 64)  # not a safetensors file
+    folder = broken_llama(tmp_path / "broken-llama")
     result = subprocess.run(
         [sys.executable, "-m", "engine.cli", "convert", str(folder)],
         cwd=REPO, capture_output=True, text=True, env=os.environ.copy(), timeout=300,
