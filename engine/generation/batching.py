@@ -128,9 +128,9 @@ class BatchDecoder:
             return [self._end(seq, seq.finish("error", _message(exc))) for seq in decoding]
         argmax = self.runner.tick_argmax if self.runner.has_argmax else None
         events: list[tuple[Sequence, GenerationEvent]] = []
-        for row, seq in enumerate(decoding):
+        for seq in decoding:
             chosen = int(argmax[seq.slot]) if argmax is not None else None
-            events += self._after_step(seq, seq.step(logits[row], chosen), joining=False)
+            events += self._after_step(seq, seq.step(logits[seq.slot], chosen), joining=False)
         self._decoding = [s for s in decoding if not s.done]
         return events
 

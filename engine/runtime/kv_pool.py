@@ -54,10 +54,6 @@ class KVPool:
         ]
         self._bound: dict[int, tuple[int, int]] = {}  # id(binding) -> (first row, row count)
 
-    @property
-    def nbytes(self) -> int:
-        return 2 * len(self._buffers) * self.slots * self._row_bytes
-
     def bind_rows(self, binding: ort.IOBinding, first: int, count: int) -> None:
         """Bind rows ``first .. first+count-1`` as the past and present of one run."""
         if first < 0 or count < 1 or first + count > self.slots:

@@ -127,12 +127,13 @@ class DecoderRunner:
         return np.array(self._run_single(new_ids, slot, positions), dtype=np.float32)
 
     def decode_tick(self, slots: Sequence[int], tokens: Sequence[int]) -> np.ndarray:
-        """Append one token to each of ``slots`` in one session run; their logits, in order ([n, vocab]).
+        """Append one token to each of ``slots`` in one session run; logits by slot ([max(slots)+1, vocab]).
 
-        Rows 0..max(slots) run together; an idle row in between gets a throwaway token
-        written past its own ids, so its cache stays as it was. ``tick_argmax[slot]``
+        Rows 0..max(slots) run together, and row ``s`` of the result is slot ``s``'s
+        logits; an idle row in between gets a throwaway token written past its own ids,
+        so its cache stays as it was (its row is meaningless). ``tick_argmax[slot]``
         holds each row's argmax when the graph computes one. The logits are a view
-        that the next tick overwrites.
+        that the next tick overwrites: no vocabulary-wide copy per tick.
         """
         if self._pool is None or not self._fixed_outputs:
             raise UnsupportedModelError("This graph cannot decode several sequences in one batch.")
@@ -163,7 +164,7 @@ class DecoderRunner:
         self.session.run_with_iobinding(binding)
         for slot in slots:
             self.slot_ids[slot].append(fed[slot])
-        logits = self._logits[list(slots), 0]
+        logits = self._logits[:rows, 0]
         return logits if logits.dtype == np.float32 else logits.astype(np.float32)
 
     # -- internals ------------------------------------------------------------------------
