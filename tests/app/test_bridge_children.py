@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.test_child_isolation import _broken_llama, _plant_traps, requires_installed_engine
+from tests.engine.test_child_isolation import _plant_traps, requires_installed_engine
+from tests.helpers.checkpoints import broken_llama
 
 
 @requires_installed_engine
@@ -16,7 +17,7 @@ def test_app_job_children_ignore_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     markers = tmp_path / "markers"
     markers.mkdir()
-    src = _broken_llama(tmp_path / "checkpoint")
+    src = broken_llama(tmp_path / "checkpoint")
     _plant_traps(src, markers, "source")
     monkeypatch.chdir(src)
     monkeypatch.setenv("HEARTH_HOME", str(tmp_path / "home"))
