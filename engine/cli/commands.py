@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from engine.core.errors import EngineError
+from engine.core.errors import EngineError, ModelLoadError
 from engine.core.events import GenerationEvent, LoadOptions, SamplingParams
 from engine.core.limits import SAMPLING_LIMITS
 from engine.runtime.catalog import installed_models, resolve_model
@@ -135,19 +135,36 @@ def cmd_generate(args: argparse.Namespace) -> int:
     prompt = args.prompt if args.prompt is not None else sys.stdin.read()
     messages = [{"role": "system", "content": args.system}] if args.system else []
     messages.append({"role": "user", "content": prompt})
-    if args.speculate == "lookup":
+    if args.speculate != "off":
         from engine.generation.chat import fit_reply_prompt
         from engine.generation.speculative import speculative_generate
 
+        proposer = _proposer(args, model)
         fitted = None if args.raw else fit_reply_prompt(model, messages, _sampling(args), args.overflow, None)
         ids = model.codec.encode(prompt) if fitted is None else fitted[0]
-        events = speculative_generate(model, ids, _sampling(args))
+        events = speculative_generate(model, ids, _sampling(args), proposer=proposer)
     elif args.raw:
         events = stream_generate(model, model.codec.encode(prompt), _sampling(args))
     else:
         events = stream_chat(model, messages, _sampling(args), policy=args.overflow)
     last = _print_stream(events)
     return 1 if last.finish_reason == "error" else 0
+
+
+def _proposer(args: argparse.Namespace, model):
+    """The proposer ``--speculate`` names; a draft model is checked against ``model``'s tokenizer first."""
+    from engine.generation.proposers import DraftModel, PromptLookup
+    from engine.runtime.model import load_model
+    from engine.runtime.vocabulary import check_draft
+
+    if args.speculate == "lookup":
+        return PromptLookup()
+    if not args.draft_model:
+        raise ModelLoadError("--speculate draft needs --draft-model: the smaller model that drafts tokens.")
+    draft = resolve_model(args.draft_model)
+    check_draft(model.files.folder, draft)
+    options = LoadOptions(provider=args.provider, threads=args.threads, context_length=model.runner.context_length)
+    return DraftModel(load_model(draft, options))
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -226,8 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--system", default="")
     p.add_argument("--raw", action="store_true", help="no chat template: continue the text")
     p.add_argument("--overflow", default="drop_oldest", choices=["stop", "drop_oldest", "truncate_middle"])
-    p.add_argument("--speculate", default="off", choices=["off", "lookup"],
-                   help="speculative decoding: draft from the prompt and reply so far (greedy only)")
+    p.add_argument("--speculate", default="off", choices=["off", "lookup", "draft"],
+                   help="speculative decoding: draft from the prompt and reply so far, or with --draft-model")
+    p.add_argument("--draft-model", default=None, metavar="M",
+                   help="with --speculate draft: a smaller model with the same tokenizer (name or folder)")
     _add_model_args(p)
     _add_sampling_args(p)
     p.set_defaults(func=cmd_generate)

@@ -130,5 +130,6 @@ class GenerationEvent:
     dropped_messages: int = 0
     drafted_tokens: int = 0  # speculative decoding: tokens proposed so far
     accepted_tokens: int = 0  # and how many of them the model confirmed
+    speedup: float | None = None  # speculation's live speed-up over one plain step per token
     logprobs: StepLogprobs | None = None
     extra: dict[str, float] = field(default_factory=dict, compare=False, hash=False)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from engine.core.events import GenerationEvent, LoadOptions, LoadReport, ModelInfo, OverflowPolicy, SamplingParams
 
 Message = dict[str, str]
 PrefillCallback = Callable[[Any], None]
+SpeculationMode = Literal["off", "lookup", "draft"]
 
 
 class Backend(Protocol):
@@ -40,24 +41,93 @@ class Backend(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
 
+    def set_speculation(self, mode: SpeculationMode, draft_folder: str | None = None) -> None:
+        """Decode replies speculatively from now on; raises ``ModelLoadError`` for an unusable draft."""
+        ...
+
+    def compatible_drafts(self, folders: Sequence[str]) -> list[str]:
+        """Which of ``folders`` can draft for the loaded model."""
+        ...
+
     def render_prompt(self, messages: Sequence[Message]) -> str: ...
 
 
 class EngineBackend:
-    """The real engine: one loaded model at a time."""
+    """The real engine: one loaded model at a time, and the speculation setting for its replies."""
 
     def __init__(self) -> None:
         self.model: Any = None
+        self.options = LoadOptions()
+        self.speculation: SpeculationMode = "off"
+        self.draft_folder: str | None = None
+        self.proposer: Any = None
 
     def load(self, folder: str, options: LoadOptions) -> tuple[ModelInfo, LoadReport]:
         from engine.runtime.model import load_model  # imported here: onnxruntime loads on the worker thread
 
         self.model = None  # free the old session before building the new one
-        self.model = load_model(folder, options)
+        self.model, self.options = load_model(folder, options), options
+        self._renew_proposer()
         return self.model.info, self.model.report
 
     def unload(self) -> None:
-        self.model = None
+        self.model = self.proposer = None
+
+    def set_speculation(self, mode: SpeculationMode, draft_folder: str | None = None) -> None:
+        """``off``, ``lookup`` (prompt lookup) or ``draft`` (``draft_folder`` drafts; loaded here).
+
+        A draft that cannot draft for the loaded model raises ``ModelLoadError`` and
+        the previous setting stays. A later load keeps the setting, and turns
+        speculation off if the new model and the draft no longer match.
+        """
+        if mode not in ("off", "lookup", "draft"):
+            raise ValueError(f"unknown speculation mode {mode!r}")
+        if mode == "draft" and not draft_folder:
+            raise ValueError("draft speculation needs a draft model folder")
+        previous = (self.speculation, self.draft_folder, self.proposer)
+        self.speculation, self.draft_folder = mode, draft_folder if mode == "draft" else None
+        try:
+            self._renew_proposer(strict=True)
+        except Exception:
+            self.speculation, self.draft_folder, self.proposer = previous
+            raise
+
+    def _renew_proposer(self, strict: bool = False) -> None:
+        """Build the proposer the setting asks for; with ``strict``, a mismatched draft raises."""
+        from engine.core.errors import ModelLoadError
+        from engine.generation.proposers import DraftModel, PromptLookup
+        from engine.runtime.model import load_model
+        from engine.runtime.vocabulary import check_draft
+
+        model = self.model
+        if self.speculation == "off" or model is None:
+            self.proposer = None
+            return
+        if self.speculation == "lookup":
+            self.proposer = PromptLookup()
+            return
+        try:
+            check_draft(model.files.folder, self.draft_folder)
+        except ModelLoadError:
+            if strict:
+                raise
+            self.speculation, self.draft_folder, self.proposer = "off", None, None
+            return
+        current = getattr(self.proposer, "model", None)
+        context = model.runner.context_length
+        if current is None or current.files.folder != Path(self.draft_folder) or current.runner.context_length != context:
+            self.proposer = None  # free the old draft first
+            options = LoadOptions(provider=self.options.provider, threads=self.options.threads, context_length=context)
+            self.proposer = DraftModel(load_model(self.draft_folder, options))
+
+    def compatible_drafts(self, folders: Sequence[str]) -> list[str]:
+        """Which of ``folders`` can draft for the loaded model (reads tokenizers only)."""
+        from engine.runtime.vocabulary import compatible_drafts
+
+        model = self.model  # read once, as in count_tokens
+        if model is None:
+            return []
+        return [str(f) for f in compatible_drafts(model.files.folder, list(folders))]
 
     def stream(
         self,
@@ -74,7 +144,7 @@ class EngineBackend:
         model = self.model
         if model is None:
             raise ModelLoadError("No model is loaded. Pick a model and press Load.")
-        return stream_chat(model, list(messages), params, policy, cancel, on_prefill, continue_last)
+        return stream_chat(model, list(messages), params, policy, cancel, on_prefill, continue_last, self.proposer)
 
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text``; safe from any thread (the jobs thread counts documents).

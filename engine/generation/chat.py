@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from engine.core.errors import ContextOverflowError
 from engine.core.events import GenerationEvent, OverflowPolicy, SamplingParams
 from engine.generation.generate import ProgressCallback, stream_generate
+from engine.generation.speculative import Proposer, speculative_generate
 from engine.runtime.chat_template import RenderCancelled, cancel_scope
 from engine.runtime.model import LoadedModel
 from engine.runtime.tokenizer import TextCodec
@@ -158,18 +159,24 @@ def stream_chat(
     cancel: threading.Event | None = None,
     on_prefill: ProgressCallback | None = None,
     continue_last: bool = False,
+    proposer: Proposer | None = None,
 ) -> Iterator[GenerationEvent]:
     """Answer the last message of ``messages``; events report any messages dropped.
 
     With ``continue_last`` the last message is the assistant's unfinished reply (it hit
     max tokens): the prompt ends inside that reply, so the model carries on where it stopped.
+    With a ``proposer`` the reply is decoded speculatively.
     """
     params = params or SamplingParams()
     prompt = fit_reply_prompt(model, messages, params, policy, cancel, continue_last)
     if prompt is None:
         return
     ids, fitted = prompt
-    for event in stream_generate(model, ids, params, cancel, on_prefill):
+    if proposer is None:
+        events = stream_generate(model, ids, params, cancel, on_prefill)
+    else:
+        events = speculative_generate(model, ids, params, cancel, on_prefill, proposer)
+    for event in events:
         if fitted.dropped_messages:
             event = dataclasses.replace(event, dropped_messages=fitted.dropped_messages)
         yield event

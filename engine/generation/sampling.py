@@ -79,19 +79,45 @@ def min_p_mask(logits: np.ndarray, min_p: float) -> np.ndarray:
     return np.where(probs >= min_p * probs.max(), logits, -np.inf)
 
 
-def make_sampler(params: SamplingParams) -> Sampler:
-    """Build the sampler for ``params`` (validated here, once)."""
-    validate(params)
-    rng = np.random.default_rng(params.seed)
+Distribution = Callable[[np.ndarray, Sequence[int]], np.ndarray]
 
-    def sample(logits: np.ndarray, history: Sequence[int]) -> int:
+
+def make_distribution(params: SamplingParams) -> Distribution:
+    """The probabilities ``params`` sample from, given logits and the ids so far (validated here, once).
+
+    Speculative sampling needs the distribution itself, not just a draw from it, so the
+    sampler below and the speculative acceptance rule share this one function.
+    """
+    validate(params)
+    if params.temperature == 0.0:
+        raise ValueError("greedy decoding has no distribution to sample from")
+
+    def distribution(logits: np.ndarray, history: Sequence[int]) -> np.ndarray:
         logits = apply_repetition_penalty(logits, history, params.repetition_penalty, params.repetition_window)
-        if params.temperature == 0.0:
-            return int(np.argmax(logits))
         logits = logits.astype(np.float64) / params.temperature
         logits = top_k_mask(logits, params.top_k)
         logits = top_p_mask(logits, params.top_p)
         logits = min_p_mask(logits, params.min_p)
-        return int(rng.choice(logits.size, p=softmax(logits)))
+        return softmax(logits)
+
+    return distribution
+
+
+def make_sampler(params: SamplingParams) -> Sampler:
+    """Build the sampler for ``params`` (validated here, once)."""
+    validate(params)
+    rng = np.random.default_rng(params.seed)
+    if params.temperature == 0.0:
+
+        def greedy(logits: np.ndarray, history: Sequence[int]) -> int:
+            logits = apply_repetition_penalty(logits, history, params.repetition_penalty, params.repetition_window)
+            return int(np.argmax(logits))
+
+        return greedy
+    distribution = make_distribution(params)
+
+    def sample(logits: np.ndarray, history: Sequence[int]) -> int:
+        probs = distribution(logits, history)
+        return int(rng.choice(probs.size, p=probs))
 
     return sample

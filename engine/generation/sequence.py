@@ -19,7 +19,7 @@ import numpy as np
 from engine.core.events import FinishReason, GenerationEvent, SamplingParams, StepLogprobs, TokenLogprob
 from engine.generation.detokenizer import StreamingDetokenizer
 from engine.generation.logprobs import step_logprobs
-from engine.generation.sampling import make_sampler
+from engine.generation.sampling import make_distribution, make_sampler
 from engine.generation.stop import StopStringFilter
 from engine.runtime.model import LoadedModel
 
@@ -74,7 +74,9 @@ class Sequence:
         self.tokens: list[int] = []  # generated so far
         self.finish_reason: FinishReason | None = None
         self.drafted = self.accepted = 0  # speculative decoding's running counts
+        self.speedup: float | None = None  # and its live speed-up over plain decoding
         self._sample = make_sampler(params)  # validates params
+        self._distribution = None if params.temperature == 0.0 else make_distribution(params)
         self._detok = StreamingDetokenizer(model.codec)
         self._stops = StopStringFilter(params.stop)
         self._eos = model.eos_ids
@@ -100,15 +102,32 @@ class Sequence:
         if self.cancel.is_set():
             return [self.finish("cancelled")]
         if self._plain_greedy and argmax is not None and argmax not in self._banned:
-            token = argmax
-        else:
-            if self._suppressed.size:
-                logits = logits.copy()
-                logits[self._suppressed] = -np.inf  # ignore_eos: never end early, never emit EOS
-            token = self._sample(logits, self.model.runner.slot_ids[self.slot])
+            return self.take(argmax, logits)
+        return self.take(self._sample(self.allowed(logits), self.model.runner.slot_ids[self.slot]), logits)
+
+    def allowed(self, logits: np.ndarray) -> np.ndarray:
+        """``logits`` with the tokens this request may never emit (EOS under ``ignore_eos``) at -inf."""
+        if not self._suppressed.size:
+            return logits
+        logits = logits.copy()
+        logits[self._suppressed] = -np.inf
+        return logits
+
+    def choose(self, logits: np.ndarray, history: Ids[int]) -> int:
+        """The token this request would pick from ``logits`` after ``history`` (greedy requests)."""
+        return self._sample(self.allowed(logits), history)
+
+    def distribution(self, logits: np.ndarray, history: Ids[int]) -> np.ndarray:
+        """The probabilities this request samples its next token from (not for greedy requests)."""
+        return self._distribution(self.allowed(logits), history)
+
+    def take(self, token: int, logits: np.ndarray) -> list[GenerationEvent]:
+        """Emit ``token``, chosen from ``logits``: its event, then the closing one if the sequence ends."""
+        if self.cancel.is_set():
+            return [self.finish("cancelled")]
         if token in self._eos:
             return [self.finish("stop")]
-        logprobs = self._logprobs(logits, token) if self._wants_logprobs else None
+        logprobs = self._logprobs(self.allowed(logits), token) if self._wants_logprobs else None
         now = time.perf_counter()
         self.stats.first_token = self.stats.first_token or now
         self.stats.last_token = now
@@ -155,6 +174,7 @@ class Sequence:
             logprobs=logprobs,
             drafted_tokens=self.drafted,
             accepted_tokens=self.accepted,
+            speedup=self.speedup,
         )
 
     def _logprobs(self, logits: np.ndarray, token: int) -> StepLogprobs:

@@ -1,52 +1,34 @@
-"""Speculative decoding with prompt lookup: draft from the text so far, verify k tokens in one run.
+"""Speculative decoding: a proposer drafts k tokens, the model checks them all in one run.
 
-The proposer matches the last n tokens (longest n first) against everything before
-them, the prompt and the reply so far, and proposes what followed the match. The
-model then runs the last accepted token plus the k drafts in one pass and returns
-logits for all k+1 positions. Greedy decoding accepts the longest prefix of drafts
-equal to the model's own argmax, then adds the model's next token; the rejected
-positions are rolled back by shortening the slot's ids (nothing is copied).
+The model runs the last accepted token plus the k drafts in one pass and returns
+logits for all k+1 positions (``engine.generation.acceptance`` decides what stays).
+The rejected positions are rolled back by shortening the slot's ids; nothing is
+copied. A draft model's own cache follows the accepted ids the same way.
 
 A k-row pass rounds a little differently from k one-row passes on int8-activation
-graphs (see engine/generation/perplexity.py), so on those the output can drift from
-plain greedy decoding after a while; on float graphs it is the same token for token.
-Only greedy decoding speculates; sampling decodes plainly.
+graphs (see engine/generation/perplexity.py), so on those greedy output can drift
+from plain greedy decoding after a while; on float graphs it is the same token for
+token. Sampling keeps the target's distribution exactly, by the speculative-sampling rule.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence as Ids
 
 import numpy as np
 
 from engine.core.events import GenerationEvent, SamplingParams
+from engine.generation.acceptance import greedy_accept, sample_accept
 from engine.generation.generate import ProgressCallback, stream_generate
+from engine.generation.proposers import Draft, DraftModel, DraftPick, PromptLookup
 from engine.generation.sequence import Sequence
 from engine.runtime.model import LoadedModel
 
-MAX_NGRAM = 4
 MAX_DRAFT = 16
-
-
-class PromptLookup:
-    """Drafts the tokens that followed the latest earlier occurrence of the last n tokens."""
-
-    def __init__(self, max_ngram: int = MAX_NGRAM) -> None:
-        self.max_ngram = max_ngram
-
-    def propose(self, ids: Ids[int], k: int) -> list[int]:
-        ids = list(ids)
-        for n in range(min(self.max_ngram, len(ids) - 1), 0, -1):
-            tail = ids[-n:]
-            # The latest match first: a reply that repeats itself repeats its recent past.
-            # Comparing the first token before slicing keeps a long prompt's scan cheap.
-            for start in range(len(ids) - n - 1, -1, -1):
-                if ids[start] == tail[0] and ids[start : start + n] == tail:
-                    follow = ids[start + n : start + n + k]
-                    if follow:
-                        return follow
-        return []
+PAUSE_ROUNDS = 16
+Proposer = PromptLookup | DraftModel
 
 
 class AdaptiveK:
@@ -69,7 +51,94 @@ class AdaptiveK:
             self.k = min(MAX_DRAFT, self.k * 2)
         self.misses = self.misses + 1 if accepted == 0 else 0
         if self.misses >= 3:  # three rounds in a row with nothing accepted: rest a while
-            self.misses, self.paused = 0, 16
+            self.misses, self.paused = 0, PAUSE_ROUNDS
+
+
+class SpeedupMeter:
+    """The live speed-up: tokens a second while speculating, against one plain step's time.
+
+    Plain steps happen anyway (the first decode step, and whenever there is nothing to
+    draft), so the baseline costs nothing; the fastest one seen is the least noisy.
+    """
+
+    def __init__(self) -> None:
+        self.plain_step: float | None = None
+        self.tokens, self.seconds = 0, 0.0
+
+    def plain(self, seconds: float) -> None:
+        self.plain_step = seconds if self.plain_step is None else min(self.plain_step, seconds)
+
+    def speculated(self, tokens: int, seconds: float) -> None:
+        self.tokens += tokens
+        self.seconds += seconds
+
+    def speedup(self) -> float | None:
+        if self.plain_step is None or not self.tokens or self.seconds <= 0:
+            return None
+        plain_seconds = self.tokens * self.plain_step
+        # Plain rounds count on both sides, so pauses pull the figure towards 1.
+        return plain_seconds / self.seconds
+
+
+class Speculator:
+    """One request's speculative rounds: draft, verify in one run, keep the accepted prefix."""
+
+    def __init__(self, proposer: Proposer, params: SamplingParams) -> None:
+        self.proposer = proposer
+        self.adaptive = AdaptiveK()
+        self.meter = SpeedupMeter()
+        self.greedy = params.temperature == 0.0
+        self.rng = np.random.default_rng(params.seed)
+
+    def round(self, seq: Sequence) -> Iterator[GenerationEvent]:
+        start = time.perf_counter()
+        runner = seq.model.runner
+        room = runner.context_length - len(runner.slot_ids[seq.slot]) - 2
+        left = seq.params.max_new_tokens - seq.stats.generated
+        # The first decode step is always plain: it times the baseline for the speed-up.
+        k = min(self.adaptive.draft_size(), room, left - 1) if self.meter.plain_step else 0
+        draft = self._propose(seq, k) if k > 0 else Draft([])
+        if not draft.tokens:
+            logits = runner.forward(seq.tokens[-1:], seq.slot)
+            self.meter.plain(time.perf_counter() - start)
+            self._timed(seq, 1, start)
+            yield from seq.step(logits, runner.last_argmax)
+            return
+        yield from self._verify(seq, draft, start)
+
+    def _propose(self, seq: Sequence, k: int) -> Draft:
+        pick: DraftPick | None = None
+        if not self.greedy and isinstance(self.proposer, DraftModel):
+
+            def pick(logits: np.ndarray, history: list[int]) -> tuple[int, np.ndarray]:
+                q = seq.distribution(logits, history)
+                return int(self.rng.choice(q.size, p=q)), q
+
+        return self.proposer.propose([*seq.prompt, *seq.tokens], k, pick)
+
+    def _verify(self, seq: Sequence, draft: Draft, start: float) -> Iterator[GenerationEvent]:
+        runner = seq.model.runner
+        base = len(runner.slot_ids[seq.slot])
+        rows = runner.forward_positions([seq.tokens[-1], *draft.tokens], len(draft.tokens) + 1, seq.slot)
+        held = runner.slot_ids[seq.slot]  # the history row i was computed after: held[: base + 1 + i]
+        if self.greedy:
+            accepted, token = greedy_accept(draft.tokens, lambda i: seq.choose(rows[i], held[: base + 1 + i]))
+        else:
+            accepted, token = sample_accept(draft.tokens, draft.probs,
+                                            lambda i: seq.distribution(rows[i], held[: base + 1 + i]), self.rng)
+        runner.trim(base + 1 + accepted, seq.slot)  # the rejected drafts leave the cache
+        seq.drafted += len(draft.tokens)
+        seq.accepted += accepted
+        self.adaptive.record(len(draft.tokens), accepted)
+        self._timed(seq, accepted + 1, start)
+        for row, chosen in enumerate([*draft.tokens[:accepted], token]):
+            yield from seq.take(chosen, rows[row])
+            if seq.done:
+                return
+
+    def _timed(self, seq: Sequence, tokens: int, start: float) -> None:
+        self.meter.speculated(tokens, time.perf_counter() - start)
+        seq.speedup = self.meter.speedup()  # the events of this round carry it
 
 
 def speculative_generate(
@@ -78,38 +147,9 @@ def speculative_generate(
     params: SamplingParams | None = None,
     cancel: threading.Event | None = None,
     on_prefill: ProgressCallback | None = None,
-    proposer: PromptLookup | None = None,
+    proposer: Proposer | None = None,
 ) -> Iterator[GenerationEvent]:
-    """``stream_generate`` with prompt-lookup drafts, for greedy decoding; events count drafted and accepted."""
+    """``stream_generate`` with speculative rounds; events count drafted and accepted tokens."""
     params = params or SamplingParams()
-    greedy = params.temperature == 0.0 and params.repetition_penalty == 1.0
-    proposer, adaptive = proposer or PromptLookup(), AdaptiveK()
-    speculate = (lambda seq: _one_round(seq, proposer, adaptive)) if greedy else None  # sampling decodes plainly
-    yield from stream_generate(model, prompt, params, cancel, on_prefill, decode_round=speculate)
-
-
-def _one_round(seq: Sequence, proposer: PromptLookup, adaptive: AdaptiveK) -> Iterator[GenerationEvent]:
-    """Feed the last token (and any drafts) in one run; emit what the model confirms."""
-    runner = seq.model.runner
-    held = runner.slot_ids[seq.slot]
-    room = runner.context_length - len(held) - 2
-    left = seq.params.max_new_tokens - seq.stats.generated
-    k = min(adaptive.draft_size(), room, left - 1)
-    drafts = proposer.propose([*seq.prompt, *seq.tokens], k) if k > 0 else []
-    if not drafts:
-        yield from seq.step(runner.forward(seq.tokens[-1:]), runner.last_argmax)
-        return
-    base = len(held)
-    rows = runner.forward_positions([seq.tokens[-1], *drafts], len(drafts) + 1)
-    choices = np.argmax(rows, axis=-1)
-    accepted = 0
-    while accepted < len(drafts) and choices[accepted] == drafts[accepted]:
-        accepted += 1
-    runner.trim(base + 1 + accepted)  # the rejected drafts leave the cache
-    seq.drafted += len(drafts)
-    seq.accepted += accepted
-    adaptive.record(len(drafts), accepted)
-    for row in range(accepted + 1):  # the accepted drafts, then the model's own next token
-        yield from seq.step(rows[row], int(choices[row]))
-        if seq.done:
-            return
+    speculator = Speculator(proposer or PromptLookup(), params)
+    yield from stream_generate(model, prompt, params, cancel, on_prefill, decode_round=speculator.round)

@@ -7,7 +7,8 @@ import pytest
 
 from engine.core.events import LoadOptions, SamplingParams
 from engine.generation.generate import stream_generate
-from engine.generation.speculative import PromptLookup, speculative_generate
+from engine.generation.proposers import PromptLookup
+from engine.generation.speculative import speculative_generate
 from engine.runtime.model import load_model
 
 from tests.engine.tiny_models import tiny_models_fixture  # noqa: F401 - the tiny_models fixture
@@ -15,9 +16,9 @@ from tests.engine.tiny_models import tiny_models_fixture  # noqa: F401 - the tin
 
 def test_prompt_lookup_proposes_what_followed_the_latest_longest_match():
     lookup = PromptLookup()
-    assert lookup.propose([1, 2, 3, 9, 9, 1, 2, 3, 7, 8, 1, 2, 3], 2) == [7, 8]  # the latest match of 1 2 3
-    assert lookup.propose([5, 6, 1, 2, 4, 2], 3) == [4, 2]  # only "2" matches earlier
-    assert lookup.propose([1, 2, 3], 4) == []
+    assert lookup.propose([1, 2, 3, 9, 9, 1, 2, 3, 7, 8, 1, 2, 3], 2).tokens == [7, 8]  # the latest match of 1 2 3
+    assert lookup.propose([5, 6, 1, 2, 4, 2], 3).tokens == [4, 2]  # only "2" matches earlier
+    assert lookup.propose([1, 2, 3], 4).tokens == []
 
 
 @pytest.fixture

@@ -1,0 +1,83 @@
+"""Who drafts the tokens speculative decoding checks: the text so far, or a smaller model.
+
+A proposer returns a ``Draft``: up to k token ids, and for a sampling draft model the
+distribution each was drawn from (speculative sampling needs it). Prompt lookup and
+greedy drafts are certain, so they carry no distributions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence as Ids
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.runtime.model import LoadedModel
+
+MAX_NGRAM = 4
+DRAFT_PREFILL_CHUNK = 256  # as the target's prefill: bounds the draft's activation memory
+
+# Chooses a draft token from the draft model's logits and the ids before it:
+# (token, the distribution it was drawn from, or None when the choice was certain).
+DraftPick = Callable[[np.ndarray, list[int]], tuple[int, np.ndarray | None]]
+
+
+@dataclass(frozen=True)
+class Draft:
+    tokens: list[int]
+    probs: list[np.ndarray] | None = None  # one distribution per token; None: each token was certain
+
+
+class PromptLookup:
+    """Drafts the tokens that followed the latest earlier occurrence of the last n tokens."""
+
+    def __init__(self, max_ngram: int = MAX_NGRAM) -> None:
+        self.max_ngram = max_ngram
+
+    def propose(self, ids: Ids[int], k: int, pick: DraftPick | None = None) -> Draft:
+        ids = list(ids)
+        for n in range(min(self.max_ngram, len(ids) - 1), 0, -1):
+            tail = ids[-n:]
+            # The latest match first: a reply that repeats itself repeats its recent past.
+            # Comparing the first token before slicing keeps a long prompt's scan cheap.
+            for start in range(len(ids) - n - 1, -1, -1):
+                if ids[start] == tail[0] and ids[start : start + n] == tail:
+                    follow = ids[start + n : start + n + k]
+                    if follow:
+                        return Draft(follow)
+        return Draft([])
+
+
+class DraftModel:
+    """A second, cheaper model with the same tokenizer that drafts k tokens one at a time.
+
+    Its own KV cache follows the target's accepted ids: each round it keeps the prefix
+    it shares with them (the rejected drafts drop out) and feeds only what is new.
+    """
+
+    def __init__(self, model: LoadedModel) -> None:
+        self.model = model
+
+    def propose(self, ids: Ids[int], k: int, pick: DraftPick | None = None) -> Draft:
+        runner = self.model.runner
+        ids = list(ids)
+        k = min(k, runner.context_length - len(ids) - 1)
+        if k <= 0:
+            return Draft([])
+        cached = min(runner.common_prefix(ids), len(ids) - 1)  # the last id is fed again for its logits
+        runner.trim(cached)
+        for start in range(cached, len(ids), DRAFT_PREFILL_CHUNK):
+            logits = runner.forward(ids[start : start + DRAFT_PREFILL_CHUNK])
+        tokens: list[int] = []
+        probs: list[np.ndarray] = []
+        while True:
+            if pick is None:
+                token = runner.last_argmax if runner.last_argmax is not None else int(np.argmax(logits))
+            else:
+                token, q = pick(logits, runner.ids)
+                if q is not None:
+                    probs.append(q)
+            tokens.append(token)
+            if len(tokens) == k:
+                return Draft(tokens, probs or None)
+            logits = runner.forward([token])
