@@ -16,6 +16,7 @@ from engine.runtime.model import LoadedModel
 
 MAX_NGRAM = 4
 DRAFT_PREFILL_CHUNK = 256  # as the target's prefill: bounds the draft's activation memory
+MIN_CONFIDENCE = 0.5
 
 # Chooses a draft token from the draft model's logits and the ids before it:
 # (token, the distribution it was drawn from, or None when the choice was certain).
@@ -53,10 +54,13 @@ class DraftModel:
 
     Its own KV cache follows the target's accepted ids: each round it keeps the prefix
     it shares with them (the rejected drafts drop out) and feeds only what is new.
+    It stops early when it is unsure of a token (probability under ``min_confidence``):
+    the target would likely reject it and everything drafted after it.
     """
 
-    def __init__(self, model: LoadedModel) -> None:
+    def __init__(self, model: LoadedModel, min_confidence: float = MIN_CONFIDENCE) -> None:
         self.model = model
+        self.min_confidence = min_confidence
 
     def propose(self, ids: Ids[int], k: int, pick: DraftPick | None = None) -> Draft:
         runner = self.model.runner
@@ -73,11 +77,19 @@ class DraftModel:
         while True:
             if pick is None:
                 token = runner.last_argmax if runner.last_argmax is not None else int(np.argmax(logits))
+                confidence = _probability(logits, token)
             else:
                 token, q = pick(logits, runner.ids)
+                confidence = 1.0 if q is None else float(q[token])
                 if q is not None:
                     probs.append(q)
             tokens.append(token)
-            if len(tokens) == k:
+            if len(tokens) == k or confidence < self.min_confidence:
                 return Draft(tokens, probs or None)
             logits = runner.forward([token])
+
+
+def _probability(logits: np.ndarray, token: int) -> float:
+    """Softmax probability of one token, without normalizing the whole array in place."""
+    top = float(logits.max())
+    return float(np.exp(logits[token] - top) / np.exp(logits - top).sum())
