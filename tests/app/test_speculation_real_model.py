@@ -43,3 +43,22 @@ def test_prompt_lookup_reply_shows_acceptance_in_the_metrics_bar(qtbot, real_win
     qtbot.waitUntil(lambda: shown_rate() == rate, timeout=2000)
     assert any(t.drafted_tokens for t in log.tokens)  # the streamed events carried the counts
     assert "tok/s" in w.metrics.decode.text()  # the other figures stay
+
+
+def test_a_draft_model_is_offered_applied_and_kept_after_a_reload(qtbot, real_window, fp32_model_dir):
+    """The fp32 build shares the default model's tokenizer, so it is offered as its draft."""
+    w = real_window
+    w.models.register_folder(str(fp32_model_dir))
+    section = w.settings_panel.speculation
+    qtbot.waitUntil(lambda: section.draft.findData(str(fp32_model_dir)) >= 0, timeout=20_000)
+    assert section.draft.findData(w.session.loaded_path) < 0  # never the model itself
+    section.draft.setCurrentIndex(section.draft.findData(str(fp32_model_dir)))
+    section.mode.setCurrentIndex(section.mode.findData("draft"))
+    wanted = SpeculationPrefs("draft", str(fp32_model_dir))
+    qtbot.waitUntil(lambda: w.settings.speculation == wanted, timeout=60_000)
+    assert w.bridge.engine.backend.speculation == "draft"
+    assert section.status.text() == f"Drafting with {fp32_model_dir.name}."
+    w.models.reload()
+    qtbot.waitUntil(lambda: w.state is AppState.IDLE and w.loaded is not None and section.mode.isEnabled(),
+                    timeout=60_000)
+    assert w.speculation.in_effect == wanted and w.bridge.engine.backend.speculation == "draft"
