@@ -37,6 +37,9 @@ class SpeculationController(QObject):
             session, settings, save_settings, section, models)
         self.in_effect = SpeculationPrefs()  # what the engine does; a new engine starts off
         self._pending = 0  # requests sent to the worker and not answered yet
+        # (model folder, candidate) -> can draft. Reading a tokenizer holds the GIL for a while, so each
+        # pair is read once, not after every load.
+        self._fits: dict[tuple[str, str], bool] = {}
         worker = bridge.speculation
         self.apply_requested.connect(worker.apply)
         self.drafts_requested.connect(worker.find_drafts)
@@ -120,11 +123,23 @@ class SpeculationController(QObject):
             if not self._pending:
                 self.section.show_choice(self.in_effect)
             return
-        self.drafts_requested.emit(DraftsRequest(loaded, draft_candidates(self.models.picker.folders(), loaded)))
+        candidates = draft_candidates(self.models.picker.folders(), loaded)
+        unknown = tuple(c for c in candidates if (loaded, c) not in self._fits)
+        if unknown:
+            self.drafts_requested.emit(DraftsRequest(loaded, unknown))
+        else:
+            self._show_drafts()
 
-    def _on_worker_drafts_found(self, model_folder: str, folders: list[str]) -> None:
-        if model_folder != self.session.loaded_path:
-            return  # an answer for a model that is no longer loaded
-        self.section.show_drafts(folders, keep=self.in_effect.draft_folder or self._settings().speculation.draft_folder)
+    def _on_worker_drafts_found(self, request: DraftsRequest, found: list[str] | None) -> None:
+        if request.model_folder != self.session.loaded_path:
+            return  # an answer for a model no longer loaded (which may have read as "no model": not kept)
+        if found is not None:
+            self._fits.update({(request.model_folder, c): c in found for c in request.candidates})
+        self._show_drafts()
+
+    def _show_drafts(self) -> None:
+        loaded = self.session.loaded_path
+        drafts = [c for c in draft_candidates(self.models.picker.folders(), loaded) if self._fits.get((loaded, c))]
+        self.section.show_drafts(drafts, keep=self.in_effect.draft_folder or self._settings().speculation.draft_folder)
         if not self._pending:
             self.section.show_choice(self.in_effect)

@@ -40,7 +40,7 @@ class DraftsRequest:
 
 class SpeculationWorker(QObject):
     finished = Signal(object)  # SpeculationOutcome
-    drafts_found = Signal(str, object)  # the model folder, the candidates that can draft for it
+    drafts_found = Signal(object, object)  # DraftsRequest, the candidates that can draft (None: unknown)
 
     def __init__(self, backend: object) -> None:
         super().__init__()
@@ -49,6 +49,10 @@ class SpeculationWorker(QObject):
     @Slot(object)
     def apply(self, request: SpeculationRequest) -> None:
         prefs, error = request.prefs, None
+        if request.after_load and self._in_effect(None) == prefs:
+            # The load kept the setting: asking again would only read both tokenizers once more.
+            self.finished.emit(SpeculationOutcome(request, prefs))
+            return
         try:
             self.backend.set_speculation(prefs.mode, prefs.draft_folder or None)  # type: ignore[attr-defined]
         except BaseException as exc:  # noqa: BLE001 - every slot reports instead of raising
@@ -67,11 +71,11 @@ class SpeculationWorker(QObject):
     @Slot(object)
     def find_drafts(self, request: DraftsRequest) -> None:
         try:
-            found = self.backend.compatible_drafts(list(request.candidates))  # type: ignore[attr-defined]
-        except BaseException:  # noqa: BLE001 - no drafts to offer is all the picker needs to know
+            found = [str(f) for f in self.backend.compatible_drafts(list(request.candidates))]  # type: ignore[attr-defined]
+        except BaseException:  # noqa: BLE001 - the picker then offers no drafts, and asks again next time
             log.exception("looking for draft models")
-            found = []
-        self.drafts_found.emit(request.model_folder, [str(f) for f in found])
+            found = None
+        self.drafts_found.emit(request, found)
 
 
 def draft_candidates(folders: Sequence[str], loaded: str) -> tuple[str, ...]:

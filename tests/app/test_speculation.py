@@ -40,9 +40,9 @@ class _Driver(QObject):
     def finished(self, outcome) -> None:
         self.outcomes.append(outcome)
 
-    @Slot(str, object)
-    def found(self, model: str, folders) -> None:
-        self.drafts.append((model, folders))
+    @Slot(object, object)
+    def found(self, request, folders) -> None:
+        self.drafts.append((request.model_folder, folders))
 
 
 @pytest.fixture
@@ -141,15 +141,19 @@ def test_draft_picker_lists_only_compatible_models(qtbot, tmp_path):
     draft = w.settings_panel.speculation.draft
     qtbot.waitUntil(lambda: draft.count() == 1, timeout=5000)
     assert draft.itemText(0) == "tiny-draft"
+    asked = [c for c in w.bridge.engine.backend.calls if c[0] == "compatible_drafts"]
+    w.load_model(str(tmp_path / "big"))  # a reload asks nothing again: each tokenizer is read once
+    qtbot.waitUntil(lambda: w.loaded is not None and w.state is AppState.IDLE, timeout=5000)
+    qtbot.wait(100)
+    assert [c for c in w.bridge.engine.backend.calls if c[0] == "compatible_drafts"] == asked
+    assert draft.count() == 1
     w.close()
 
 
 def test_a_refused_draft_is_shown_and_the_old_setting_stays(qtbot, tmp_path):
-    backend = ScriptedBackend(refuse_draft=REFUSAL)
+    backend = ScriptedBackend(refuse_draft=REFUSAL, drafts=[str(tmp_path / "tiny-draft")])
     w = _open(qtbot, backend)
-    folders = _load_with_drafts(qtbot, w, tmp_path)
-    backend.drafts = [folders[0]]
-    w.models.refresh()  # the listing asks the engine again
+    _load_with_drafts(qtbot, w, tmp_path)
     section = w.settings_panel.speculation
     qtbot.waitUntil(lambda: section.draft.count() == 1, timeout=5000)
     _choose_mode(w, "lookup")
