@@ -28,6 +28,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from engine.generation.backend import Backend, Message
 from engine.serving.local_chat import ServingBackend  # EngineBackend, plus the local server
 from engine.generation.prompt import compose
+from app.speculation_worker import SpeculationWorker
 from app.worker_messages import (  # the window imports these from here too
     ConvertRequest,
     DocumentExtracted,
@@ -324,6 +325,8 @@ class Bridge(QObject):
         self._jobs_thread.setObjectName("hearth-jobs")
         self.engine.moveToThread(self._engine_thread)
         self.jobs.moveToThread(self._jobs_thread)
+        self.speculation = SpeculationWorker(self.engine.backend)  # beside the engine: drafts never race a load
+        self.speculation.moveToThread(self._engine_thread)
         self.load_requested.connect(self.engine.load)
         self.unload_requested.connect(self.engine.unload)
         self.generate_requested.connect(self.engine.generate)

@@ -46,6 +46,7 @@ from app.recovery import StoreAlerts, open_store
 from app.server_controller import ServerController
 from app.session import Session
 from app.settings_panel import SettingsPanel
+from app.speculation_controller import SpeculationController
 from app.shortcuts import ShortcutsDialog, install_shortcuts
 from app.state import AppState
 from app.store import Store
@@ -80,6 +81,8 @@ class MainWindow(QMainWindow):
                                                 self.composer, lambda: self.chats.conversation_id, self)
         self.server = ServerController(self.session, self.bridge, lambda: self.settings, self._schedule_save,
                                        self.settings_panel.server, self.metrics, self.models, self)
+        self.speculation = SpeculationController(self.session, self.bridge, lambda: self.settings, self._schedule_save,
+                                                 self.settings_panel.speculation, self.models, self)
         self._connect()
         install_shortcuts(self, self.conversations.list, {
             "new_chat": self.chats.new_chat, "find": self.conversations.focus_search,
@@ -175,6 +178,7 @@ class MainWindow(QMainWindow):
         self.models.model_loaded.connect(self._on_models_model_loaded)
         self.models.notice_raised.connect(self.chat.add_notice)
         self.server.notice_raised.connect(self.chat.add_notice)
+        self.speculation.notice_raised.connect(self.chat.add_notice)
         self.picker.add_folder_requested.connect(self._on_picker_add_folder_requested)
         self.picker.convert_requested.connect(lambda: self._on_picker_convert_requested())
         self.models.not_a_model.connect(self._on_models_not_a_model)

@@ -1,4 +1,4 @@
-"""The live metrics bar: TTFT, prefill and decode speed, tokens, context, cache, device.
+"""The live metrics bar: TTFT, prefill and decode speed, speculation, tokens, context, cache, device.
 
 Events can arrive a hundred times a second; the bar only stores the latest and
 repaints from a timer, at most ``MAX_FPS`` times a second.
@@ -107,6 +107,11 @@ class MetricsBar(QWidget):
         self.ttft = QLabel("TTFT –")
         self.prefill = QLabel("prefill – tok/s")
         self.decode = QLabel("decode – tok/s")
+        self.speculation = QLabel("")  # acceptance and speed-up, while a reply is decoded speculatively
+        self.speculation.setObjectName("SpeculationRate")
+        self.speculation.setToolTip("Speculative decoding: the share of guessed tokens the model confirmed, and "
+                                    "how much faster than one step per token (— until there is enough to tell)")
+        self.speculation.setVisible(False)
         self.tokens = QLabel("0 tokens")
         self.cached = QLabel("cached –")
         # The figures sit above a thin bar, not inside it, so the fill never covers them.
@@ -128,7 +133,7 @@ class MetricsBar(QWidget):
         self.server = QLabel("")  # the local server's load, while it runs
         self.server.setObjectName("ServerLoad")
         self.server.setVisible(False)
-        for w in (self.ttft, self.prefill, self.decode, self.tokens, self.cached):
+        for w in (self.ttft, self.prefill, self.decode, self.speculation, self.tokens, self.cached):
             layout.addWidget(w)
         layout.addWidget(context_box)
         layout.addWidget(self.sparkline)
@@ -179,6 +184,7 @@ class MetricsBar(QWidget):
         self.decode.setText("decode – tok/s")
         self.tokens.setText("0 tokens")
         self.cached.setText("cached –")
+        self.speculation.setVisible(False)
         self.context.setMaximum(1)
         self.context.setValue(0)
         self.context.setFormat("context –")
@@ -208,11 +214,13 @@ class MetricsBar(QWidget):
             self._show_context(f"prefill {p.done:,}/{p.total:,}" if p else "context –")
             self.context.setMaximum(max(1, p.total if p else 1))
             self.context.setValue(p.done if p else 0)
+            self.speculation.setVisible(False)  # a new reply: no guesses yet
             self.sparkline.update()
             return
         self.ttft.setText(f"TTFT {e.ttft_s * 1000:.0f} ms" if e.ttft_s is not None else "TTFT –")
         self.prefill.setText(f"prefill {e.prefill_tps:.0f} tok/s" if e.prefill_tps else "prefill – tok/s")
         self.decode.setText(f"decode {e.decode_tps:.1f} tok/s" if e.decode_tps else "decode – tok/s")
+        self._show_speculation(e)
         self.tokens.setText(f"{e.generated_tokens} tokens")
         self.cached.setText(f"cached {e.cached_tokens}/{e.prompt_tokens}")
         self.context.setMaximum(max(1, e.context_size))
@@ -222,12 +230,27 @@ class MetricsBar(QWidget):
             self.sparkline.add(e.decode_tps)
         self.sparkline.update()
 
+    def _show_speculation(self, e: GenerationEvent) -> None:
+        text = speculation_text(e)
+        if text and text != self.speculation.text():
+            self.speculation.setText(text)
+        self.speculation.setVisible(bool(text))
 
     def _show_context(self, text: str) -> None:
         self.context_label.setText(text)
         self.context.setToolTip(text)
         self.context_label.setToolTip("Tokens of the context in use / the context size" if "context" in text
                                       else "Prompt tokens read so far")
+
+
+def speculation_text(event: GenerationEvent) -> str:
+    """The acceptance rate and speed-up of a speculative reply ("accepted 82 % · 1.6× faster"); empty when
+    nothing was drafted."""
+    if event.drafted_tokens <= 0:
+        return ""
+    rate = 100 * event.accepted_tokens / event.drafted_tokens
+    faster = f"{event.speedup:.1f}× faster" if event.speedup is not None else "— faster"
+    return f"accepted {rate:.0f} % · {faster}"
 
 
 def footer_text(event: GenerationEvent) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from app.server_prefs import ServerPrefs
+from app.speculation_prefs import SpeculationPrefs
 from engine.core import paths
 from engine.core.events import LoadOptions, SamplingParams
 from engine.core.limits import SAMPLING_LIMITS, Limit
@@ -132,6 +133,7 @@ class AppSettings:
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)
     chat_presets: dict[str, str] = field(default_factory=dict)
     server: ServerPrefs = field(default_factory=ServerPrefs)  # the local server (app/server_prefs.py)
+    speculation: SpeculationPrefs = field(default_factory=SpeculationPrefs)  # app/speculation_prefs.py
 
     def for_model(self, name: str | None) -> ModelSettings:
         """The defaults with ``name``'s overrides applied."""
@@ -166,6 +168,7 @@ class AppSettings:
             "presets": self.presets,
             "chat_presets": self.chat_presets,
             "server": self.server.to_json(),
+            "speculation": self.speculation.to_json(),
         }
 
 
@@ -220,6 +223,7 @@ def _parse(data: dict[str, Any], problems: list[str]) -> AppSettings:
         settings.last_model = data["last_model"]
     _parse_presets(data, settings, problems)
     settings.server = ServerPrefs.from_json(data.get("server"), problems)
+    settings.speculation = SpeculationPrefs.from_json(data.get("speculation"), problems)
     if isinstance(data.get("window"), dict):
         # Only strings: str() of a nested value is not a geometry and could recurse deeply.
         settings.window = {str(k): v for k, v in data["window"].items() if isinstance(v, str)}

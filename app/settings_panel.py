@@ -1,4 +1,4 @@
-"""The settings panel: sampling, system prompt, context, overflow, provider, threads.
+"""The settings panel: sampling, system prompt, context, overflow, provider, threads, speculation, server.
 
 The number fields use the bounds of ``app.settings.LIMITS`` (the context length also the
 model's maximum) and say so under the field when a value is outside them; only valid
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from app.number_field import NumberField
 from app.server_settings import ServerSection
 from app.settings import LIMITS, OVERFLOW_POLICIES, PROVIDERS, ModelSettings
+from app.speculation_settings import SpeculationSection
 
 _POLICY_NAMES = {"drop_oldest": "Drop oldest turns", "truncate_middle": "Truncate the middle", "stop": "Stop and tell me"}
 
@@ -105,6 +106,8 @@ class SettingsPanel(QWidget):
         reset = QPushButton("Reset to defaults")
         reset.clicked.connect(self.reset_requested)
         outer.addWidget(reset)
+        self.speculation = SpeculationSection()  # Settings → Speculation, driven by app/speculation_controller.py
+        outer.addWidget(self.speculation)
         self.server = ServerSection()  # Settings → Local server, driven by app/server_controller.py
         outer.addWidget(self.server)
         outer.addStretch(1)

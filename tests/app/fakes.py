@@ -19,7 +19,7 @@ class ScriptedBackend:
 
     def __init__(self, words: Sequence[str] = ("Hello", " there", ",", " friend", "."), delay: float = 0.0,
                  fail_load: str | None = None, fail_stream: str | None = None, error_event_after: int | None = None,
-                 finish: str = "stop"):
+                 finish: str = "stop", drafts: Sequence[str] = (), refuse_draft: str | None = None):
         self.words = list(words)
         self.delay = delay
         self.fail_load = fail_load
@@ -29,6 +29,9 @@ class ScriptedBackend:
         self.calls: list[tuple] = []
         self.loaded = False
         self.continued = False  # the last stream carried on an unfinished reply
+        self.drafts = list(drafts)  # the folders compatible_drafts answers with
+        self.refuse_draft = refuse_draft  # set_speculation("draft") raises ModelLoadError with this
+        self.speculation, self.draft_folder = "off", None
 
     def load(self, folder: str, options: LoadOptions) -> tuple[ModelInfo, LoadReport]:
         self.calls.append(("load", folder, options))
@@ -44,6 +47,18 @@ class ScriptedBackend:
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
+
+    def set_speculation(self, mode: str, draft_folder: str | None = None) -> None:
+        self.calls.append(("set_speculation", mode, draft_folder))
+        if mode == "draft" and self.refuse_draft:
+            from engine.core.errors import ModelLoadError
+
+            raise ModelLoadError(self.refuse_draft)  # like the engine: the previous setting stays
+        self.speculation, self.draft_folder = mode, draft_folder if mode == "draft" else None
+
+    def compatible_drafts(self, folders) -> list[str]:
+        self.calls.append(("compatible_drafts", tuple(folders)))
+        return [f for f in folders if f in self.drafts]
 
     def render_prompt(self, messages) -> str:
         return "\n".join(f"{m['role']}: {m['content']}" for m in messages)
@@ -61,24 +76,27 @@ class ScriptedBackend:
     def _events(self, cancel: threading.Event, on_prefill) -> Iterator[GenerationEvent]:
         on_prefill(PrefillProgress(5, 10))
         on_prefill(PrefillProgress(10, 10))
-        n = 0
+        n, spec = 0, self.speculation != "off"
         for i, word in enumerate(self.words):
             if cancel.is_set():
-                yield self._event("", n, "cancelled")
+                yield self._event("", n, "cancelled", speculating=spec)
                 return
             if self.error_event_after is not None and i == self.error_event_after:
-                yield self._event("", n, "error", error="the device went away")
+                yield self._event("", n, "error", error="the device went away", speculating=spec)
                 return
             time.sleep(self.delay)
             n += 1
-            yield self._event(word, n)
-        yield self._event("", n, self.finish)
+            yield self._event(word, n, speculating=spec)
+        yield self._event("", n, self.finish, speculating=spec)
 
     @staticmethod
-    def _event(text: str, n: int, reason=None, error=None) -> GenerationEvent:
+    def _event(text: str, n: int, reason=None, error=None, speculating: bool = False) -> GenerationEvent:
+        # Speculating, four guesses per token after the first, and three of four held.
+        drafted = 4 * (n - 1) if speculating and n > 1 else 0
         return GenerationEvent(text, n if text else None, 10, 4, n, 10 + n, 1024, ttft_s=0.05,
                                prefill_tps=120.0, decode_tps=40.0 if n > 1 else None,
-                               finish_reason=reason, error=error)
+                               finish_reason=reason, error=error, drafted_tokens=drafted,
+                               accepted_tokens=3 * drafted // 4, speedup=1.5 if n > 2 and drafted else None)
 
 
 from PySide6.QtCore import QObject, Slot  # noqa: E402
