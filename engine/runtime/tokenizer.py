@@ -21,7 +21,7 @@ _CHATML = (
 )
 
 
-def _token_text(value: object) -> str | None:
+def token_text(value: object) -> str | None:
     if isinstance(value, dict):  # older configs store AddedToken dicts
         value = value.get("content")
     return value if isinstance(value, str) else None
@@ -50,8 +50,8 @@ class TextCodec:
         if isinstance(template, list):  # named templates: take the default one
             template = next((t["template"] for t in template if t.get("name") == "default"), template[0]["template"])
         self.chat_template: str = template or _CHATML
-        self.bos_token = _token_text(config.get("bos_token"))
-        self.eos_token = _token_text(config.get("eos_token"))
+        self.bos_token = token_text(config.get("bos_token"))
+        self.eos_token = token_text(config.get("eos_token"))
         self._env = BoundedEnvironment(trim_blocks=True, lstrip_blocks=True)
         self._env.globals["raise_exception"] = _raise_template_error
         try:

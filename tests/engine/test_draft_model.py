@@ -80,3 +80,11 @@ def test_the_cli_refuses_a_missing_or_mismatched_draft_model(default_model_dir, 
     assert done.returncode != 0 and "--speculate draft needs --draft-model" in done.stderr
     done = _generate("--model", str(default_model_dir), "--speculate", "draft", "--draft-model", str(tiny_models / "genai"))
     assert done.returncode != 0 and "cannot draft for" in done.stderr
+
+
+def test_the_vocabulary_read_from_json_agrees_with_the_tokenizer_library(default_model_dir, tiny_models):
+    from engine.runtime.tokenizer import TextCodec
+    from engine.runtime.vocabulary import read_vocabulary
+
+    for folder in (default_model_dir, tiny_models / "genai"):
+        assert read_vocabulary(folder).size == TextCodec(folder).tokenizer.get_vocab_size(with_added_tokens=True)
