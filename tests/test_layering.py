@@ -1,6 +1,7 @@
 """The layer rules: engine/ never imports Qt, app/ never imports onnxruntime or numpy,
-and engine's layers (cli, convert | generation, documents, runtime, core) import only
-downward. The contracts live in pyproject.toml ``[tool.importlinter]``."""
+engine's layers (cli, serving, convert | generation | remote, documents, runtime, core)
+import only downward, and engine/remote (HTTP to other servers) never loads onnxruntime,
+numpy or local model code. The contracts live in pyproject.toml ``[tool.importlinter]``."""
 
 from __future__ import annotations
 
@@ -36,6 +37,14 @@ def test_engine_never_imports_qt_or_app():
 
 def test_app_never_imports_onnxruntime_or_numpy():
     bad = [(f, m) for f, m in _imports("app") if _top(m) in {"onnxruntime", "numpy"}]
+    assert bad == []
+
+
+def test_remote_backend_never_imports_onnxruntime_numpy_or_local_models():
+    banned = {"onnxruntime", "numpy"}
+    bad = [(f, m) for f, m in _imports("engine/remote")
+           if _top(m) in banned or m.startswith(("engine.runtime", "engine.documents", "engine.generation",
+                                                  "engine.convert", "engine.serving", "engine.cli"))]
     assert bad == []
 
 

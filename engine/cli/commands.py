@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from engine.cli import remote_commands
 from engine.core.errors import EngineError, ModelLoadError
 from engine.core.events import GenerationEvent, LoadOptions, SamplingParams
 from engine.core.limits import SAMPLING_LIMITS
@@ -16,7 +17,8 @@ from engine.runtime.catalog import installed_models, resolve_model
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", "-m", help="model folder or installed model name (default: the default model)")
+    parser.add_argument("--model", "-m", help="model folder or installed model name (default: the default model); "
+                                              "with --remote/--base-url, the server's model id")
     parser.add_argument("--context", type=int, default=4096, help="context length the KV cache is sized to")
     parser.add_argument("--provider", default="auto", choices=["auto", "cpu", "cuda", "dml", "coreml"])
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
@@ -128,6 +130,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    if remote_commands.wants_remote(args):
+        return remote_commands.generate(args)
     from engine.generation.chat import stream_chat
     from engine.generation.generate import stream_generate
 
@@ -168,6 +172,8 @@ def _proposer(args: argparse.Namespace, model):
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
+    if remote_commands.wants_remote(args):
+        return remote_commands.chat(args)
     from engine.generation.chat import ChatSession
 
     model = _load(args)
@@ -249,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --speculate draft: a smaller model with the same tokenizer (name or folder)")
     _add_model_args(p)
     _add_sampling_args(p)
+    remote_commands.add_remote_args(p)
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("chat", help="a streaming chat in the terminal")
@@ -256,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overflow", default="drop_oldest", choices=["stop", "drop_oldest", "truncate_middle"])
     _add_model_args(p)
     _add_sampling_args(p)
+    remote_commands.add_remote_args(p)
     p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("bench", help="time prefill and decode on the benchmark prompts")
@@ -290,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.cli import serve_commands
 
     serve_commands.register(sub, _add_model_args)
+    remote_commands.register(sub)
     return parser
 
 

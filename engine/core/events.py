@@ -132,4 +132,7 @@ class GenerationEvent:
     accepted_tokens: int = 0  # and how many of them the model confirmed
     speedup: float | None = None  # speculation's live speed-up over one plain step per token
     logprobs: StepLogprobs | None = None
+    # Things the user should read once, beside the reply (a remote server ignoring some
+    # sampling settings, say). Carried by the first event of a reply, empty elsewhere.
+    notices: tuple[str, ...] = ()
     extra: dict[str, float] = field(default_factory=dict, compare=False, hash=False)

@@ -63,8 +63,11 @@ def create_app(state: ServerState, cors_origins: tuple[str, ...] = ()) -> FastAP
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
-        return {"object": "list", "data": [
-            {"id": state.model_name, "object": "model", "created": p.now(), "owned_by": "hearth"}]}
+        entry: dict[str, Any] = {"id": state.model_name, "object": "model", "created": p.now(), "owned_by": "hearth"}
+        scheduler = state.scheduler
+        if scheduler is not None:  # vLLM's field name, which clients (Hearth's remote backend) read
+            entry["max_model_len"] = scheduler.model.runner.context_length
+        return {"object": "list", "data": [entry]}
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
