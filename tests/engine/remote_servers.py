@@ -4,10 +4,10 @@ llama-cpp-python's server is one nobody here wrote. It lives in its own venv
 (it pins its own numpy and fastapi), found or made in this order:
 1. ``HEARTH_LLAMA_PYTHON``: a Python that has ``llama-cpp-python[server]``.
 2. ``<repo>/.hearth-dev/llama-venv``, created on first use: pip installs
-   ``llama-cpp-python[server]==0.3.36`` from ``.hearth-dev/wheels`` (plus any
-   folder in ``HEARTH_WHEEL_DIR``). When no wheel is there, ``pip wheel`` builds one
-   from the sdist into ``.hearth-dev/wheels`` first (cmake and a C++ compiler; about
-   ten minutes on two cores; pip's own cache keeps it too), so later runs reuse it.
+   ``llama-cpp-python[server]==0.3.36`` from ``~/.cache/hearth-wheels`` (outside the
+   checkout, so a clean clone on the same machine reuses it; plus any folder in
+   ``HEARTH_WHEEL_DIR``). When no wheel is there, ``pip wheel`` builds one from the
+   sdist into that cache first (cmake and a C++ compiler; about ten minutes on two cores).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from tests.engine.serve_process import free_port
 REPO = Path(__file__).resolve().parents[2]
 LLAMA_VERSION = "0.3.36"
 VENV = REPO / ".hearth-dev" / "llama-venv"
-WHEELS = REPO / ".hearth-dev" / "wheels"
+WHEELS = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hearth-wheels"
 
 # A GGML_NATIVE build picks AMX on this kind of VM, whose first tile instruction dies
 # with SIGILL: start the server with extra buffer types off (as bench/serve.py does).
