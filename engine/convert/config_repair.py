@@ -1,67 +1,87 @@
 """Repairs between transformers' GGUF config and what the GenAI builder reads.
 
-transformers rebuilds a ``config.json`` from a GGUF's metadata; the pinned
-builder (onnxruntime-genai 0.18) reads some fields in an older shape. Each
-repair below names the difference it bridges. They run on the exported folder
-before the builder, and never change what the model computes: the values are
-the ones transformers itself runs the GGUF with (the greedy reference).
+transformers rebuilds a model config from a GGUF's metadata; the pinned builder
+(onnxruntime-genai 0.18) reads some fields in an older shape. The builder loads
+``config.json`` through ``AutoConfig``, which normalizes it again, so editing the
+file cannot help: the repairs patch the loaded config object inside the
+builder's own child process (``child_process.python_script``). None of
+them changes what the model computes; the values are the ones transformers runs
+the GGUF with, which is the greedy reference.
 """
 
 from __future__ import annotations
 
 import json
+import runpy
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-Config = dict[str, Any]
+NOTES_FILE = "hearth_config_repairs.json"
 
 
-def _per_layer_type_rope(config: Config) -> list[str]:
-    """Gemma 3: transformers 5 writes ``rope_parameters`` per layer type.
+def _gemma3_rope_per_layer_type(config: Any) -> list[str]:
+    """Gemma 3: transformers 5 keeps ``rope_parameters`` per layer type.
 
-    ``{"full_attention": {...}, "sliding_attention": {...}}``; the builder's
-    base reader expects one flat dict and fails with ``KeyError: 'rope_type'``.
-    Its Gemma 3 class takes the sliding layers' theta from
-    ``rope_local_base_freq`` instead, so the full-attention parameters become
-    the flat dict and the sliding theta moves there.
+    ``{"full_attention": {...}, "sliding_attention": {...}}``. The builder's base
+    reader wants one flat dict and fails with ``KeyError: 'rope_type'``; its Gemma 3
+    class reads the sliding layers' theta from ``rope_local_base_freq``, an
+    attribute transformers 5 folds away. The full-attention parameters become the
+    flat dict and the sliding theta goes back to ``rope_local_base_freq``.
     """
-    rope = config.get("rope_parameters")
+    rope = getattr(config, "rope_parameters", None)
     if not isinstance(rope, dict) or "full_attention" not in rope:
         return []
-    full, sliding = rope["full_attention"], rope.get("sliding_attention", {})
-    config["rope_parameters"] = dict(full)
-    if "rope_theta" in sliding:
-        config["rope_local_base_freq"] = sliding["rope_theta"]
-    return [f"rope parameters per layer type flattened (full: {full.get('rope_type')}, local theta {sliding.get('rope_theta')})"]
+    full, sliding = dict(rope["full_attention"]), dict(rope.get("sliding_attention") or {})
+    object.__setattr__(config, "rope_parameters", full)
+    object.__setattr__(config, "rope_local_base_freq", sliding.get("rope_theta", 10_000.0))
+    return [f"gemma3: rope parameters per layer type -> flat {full}, rope_local_base_freq {config.rope_local_base_freq}"]
 
 
-def _flat_rope_type(config: Config) -> list[str]:
-    """Llama, Qwen 2/3, Phi-3: a flat ``rope_parameters`` without ``rope_type`` means default.
-
-    transformers treats a missing type as ``default``; the builder indexes it.
-    """
-    rope = config.get("rope_parameters")
-    if isinstance(rope, dict) and "full_attention" not in rope and "rope_type" not in rope:
-        rope["rope_type"] = "default"
-        return ["rope_type 'default' made explicit"]
-    return []
-
-
-# model_type (as transformers writes it) -> repairs, in order
-REPAIRS: dict[str, tuple[Callable[[Config], list[str]], ...]] = {
-    "gemma3_text": (_per_layer_type_rope,),
+# model_type (as transformers names it) -> repairs, in order
+REPAIRS: dict[str, tuple[Callable[[Any], list[str]], ...]] = {
+    "gemma3_text": (_gemma3_rope_per_layer_type,),
 }
-COMMON: tuple[Callable[[Config], list[str]], ...] = (_flat_rope_type,)
 
 
-def repair(hf_dir: Path) -> list[str]:
-    """Apply the repairs for ``hf_dir``'s model type to its config.json; return what changed."""
-    path = hf_dir / "config.json"
-    config = json.loads(path.read_text(encoding="utf-8"))
+def repair(config: Any) -> list[str]:
+    """Apply the repairs for ``config.model_type`` in place; return what changed."""
     notes: list[str] = []
-    for fix in (*REPAIRS.get(str(config.get("model_type")), ()), *COMMON):
+    for fix in REPAIRS.get(str(getattr(config, "model_type", "")), ()):
         notes += fix(config)
-    if notes:
-        path.write_text(json.dumps(config, indent=2), encoding="utf-8")
     return notes
+
+
+def run_builder(argv: list[str]) -> None:
+    """Run ``onnxruntime_genai.models.builder`` with ``argv``, repairing configs as they load.
+
+    The notes go to ``NOTES_FILE`` in the input folder (``-i``), for hearth.json.
+    """
+    import transformers
+
+    source = Path(argv[argv.index("-i") + 1])
+    original = transformers.AutoConfig.from_pretrained.__func__  # type: ignore[attr-defined]
+
+    def patched(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        config = original(cls, *args, **kwargs)
+        notes = repair(config)
+        if notes:
+            (source / NOTES_FILE).write_text(json.dumps(notes), encoding="utf-8")
+        return config
+
+    transformers.AutoConfig.from_pretrained = classmethod(patched)  # type: ignore[method-assign]
+    sys.argv = ["onnxruntime_genai.models.builder", *argv]
+    runpy.run_module("onnxruntime_genai.models.builder", run_name="__main__", alter_sys=True)
+
+
+def read_notes(source: Path) -> list[str]:
+    """The repairs the builder child applied for ``source``, if any."""
+    path = source / NOTES_FILE
+    return list(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else []
+
+
+if __name__ == "__main__":
+    # Run by path (child_process.python_script), so the child uses this very file and
+    # needs nothing from engine: only the standard library and transformers.
+    run_builder(sys.argv[1:])

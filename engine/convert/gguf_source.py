@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 GGUF_MAGIC = b"GGUF"
 # Architectures the GenAI builder turns into a fast graph and whose GGUF tensor
 # names transformers knows how to map.
-SUPPORTED_ARCHITECTURES = frozenset({"llama", "mistral", "qwen2", "phi3", "gemma", "gemma2"})
+SUPPORTED_ARCHITECTURES = frozenset({"llama", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "gemma3"})
 
 
 @dataclass(frozen=True)

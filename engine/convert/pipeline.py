@@ -187,9 +187,9 @@ def _convert_gguf(
         stage / "export.log",
         "Loading the GGUF with transformers",
     )
-    repairs = config_repair.repair(hf_dir)
     report("building ONNX graph", 0.35)
     _run_builder(hf_dir, model_dir, stage, precision, provider)
+    repairs = config_repair.read_notes(hf_dir)
     shutil.rmtree(hf_dir, ignore_errors=True)  # ~0.5 GB of fp32 weights, no longer needed
 
     meta: dict[str, object] = {"source_weights": gguf.main_weight_type(), "route": f"builder-{precision}"}
@@ -249,8 +249,11 @@ def _hf_special_ids(src: Path) -> dict[str, int | None]:
 
 # -- child processes -----------------------------------------------------------------
 def _run_builder(src: Path, out: Path, stage: Path, precision: str, provider: str) -> None:
-    cmd = child_process.python_module(
-        "onnxruntime_genai.models.builder",
+    from engine.convert import config_repair
+
+    # The same builder, started through config_repair.py so its config repairs apply.
+    cmd = child_process.python_script(
+        Path(config_repair.__file__),
         "-i", str(src), "-o", str(out), "-p", precision, "-e", provider, "-c", str(stage / "cache"),
     )  # fmt: skip
     _run_step(cmd, stage / "builder.log", "The ONNX Runtime GenAI builder")

@@ -105,3 +105,13 @@ def test_route_table() -> None:
     assert type_route("Q6_K") == "8-bit blocks of 16"
     assert type_route("Q4_K") == "4-bit blocks of 32 + block-sum correction"
     assert type_route("IQ2_XS") is None and type_route("Q2_K") is None  # re-quantized
+
+
+def test_readme_table_matches_the_code() -> None:
+    from pathlib import Path
+
+    from engine.convert.support_table import BEGIN, END, render
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    start, end = readme.index(BEGIN), readme.index(END) + len(END)
+    assert readme[start:end] == render(), "regenerate with: python -m engine.convert.support_table"

@@ -79,10 +79,13 @@ def write(path: Path, arch: str, tokenizer_json: Path, seed: int = 0) -> Path:
     for text, i in vocab.items():
         tokens[i] = text
     merges = [m if isinstance(m, str) else " ".join(m) for m in tok["model"]["merges"]]
-    # Pad the vocabulary to a multiple of 32 so the head's rows fit any block layout.
+    # Gemma's tokenizer class adds "<mask>" unless the vocabulary has it (real Gemma files
+    # do). Then pad to a multiple of 32 so the head's rows fit any block layout.
+    tokens.append("<mask>")
     while len(tokens) % 32:
         tokens.append(f"<pad{len(tokens)}>")
-    types = [gguf.TokenType.CONTROL if t in specials or t.startswith("<pad") else gguf.TokenType.NORMAL for t in tokens]
+    types = [gguf.TokenType.CONTROL if t in specials or t.startswith("<") and t.endswith(">") and t not in vocab
+             else gguf.TokenType.NORMAL for t in tokens]  # fmt: skip
 
     w = gguf.GGUFWriter(str(path), arch)
     w.add_name(f"tiny-{arch}")
