@@ -36,6 +36,11 @@ def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-I", "-u", "-m", module, *args]
 
 
+def python_script(path: Path, *args: str) -> list[str]:
+    """The argv that runs the file ``path`` isolated and unbuffered (its folder is not put on sys.path)."""
+    return [sys.executable, "-I", "-u", str(path), *args]
+
+
 def popen(cmd: list[str], *, cwd: str | Path, **kwargs: Any) -> subprocess.Popen:  # type: ignore[type-arg]
     """``subprocess.Popen`` in ``cwd``, killed (SIGTERM) when this process dies."""
     return subprocess.Popen(cmd, cwd=str(cwd), **_tie_to_parent(kwargs))

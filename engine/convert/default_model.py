@@ -14,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine.convert import file_lock, wheel_cache
-from engine.convert.q4_exact import DEFAULT_ROUTE
+from engine.convert.blocksum import ROUTE as LEGACY_ROUTE
+from engine.convert.exact_graph import ROUTE as DEFAULT_ROUTE
 from engine.core import paths
 from engine.runtime.catalog import DEFAULT_MODEL_NAME as DEFAULT_NAME
 from engine.runtime.catalog import default_model_dir  # noqa: F401 - part of this module's API
@@ -32,8 +33,9 @@ def is_installed() -> bool:
         meta = json.loads((default_model_dir() / "hearth.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    # Placeholders and builds from an older route are replaced by the current one.
-    return isinstance(meta, dict) and meta.get("route") == DEFAULT_ROUTE
+    # Placeholders and builds from an older route are replaced by the current one. The
+    # Q4_1-only route wrote the same graph for this all-Q4_1 file, so its builds stay.
+    return isinstance(meta, dict) and meta.get("route") in (DEFAULT_ROUTE, LEGACY_ROUTE)
 
 
 def install_default(progress: Callable[[str], object] = print) -> Path:

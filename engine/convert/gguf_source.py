@@ -21,8 +21,7 @@ if TYPE_CHECKING:
 GGUF_MAGIC = b"GGUF"
 # Architectures the GenAI builder turns into a fast graph and whose GGUF tensor
 # names transformers knows how to map.
-SUPPORTED_ARCHITECTURES = frozenset({"llama", "mistral", "qwen2", "phi3", "gemma", "gemma2"})
-QK = 32  # elements per block for Q4_0/Q4_1/Q8_0
+SUPPORTED_ARCHITECTURES = frozenset({"llama", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "gemma3"})
 
 
 @dataclass(frozen=True)
@@ -39,33 +38,6 @@ class TokenizerMeta:
     add_bos: bool
     add_eos: bool
     chat_template: str | None
-
-
-@dataclass(frozen=True)
-class Q41Blocks:
-    """A Q4_1 matrix as blocks: ``w[n, b*32 + j] = d[n, b] * q[n, b, j] + m[n, b]``."""
-
-    d: np.ndarray  # float32 [N, K/32]
-    m: np.ndarray  # float32 [N, K/32]
-    q: np.ndarray  # uint8 [N, K/32, 32], values 0..15, element order (unpacked)
-
-    def dequantize(self) -> np.ndarray:
-        """Float32 ``[N, K]`` weights, exactly as llama.cpp computes them."""
-        w = self.d[..., None] * self.q.astype(np.float32) + self.m[..., None]
-        return w.reshape(w.shape[0], -1)
-
-
-@dataclass(frozen=True)
-class Q80Blocks:
-    """A Q8_0 matrix as blocks: ``w[n, b*32 + j] = d[n, b] * q[n, b, j]``."""
-
-    d: np.ndarray  # float32 [N, K/32]
-    q: np.ndarray  # int8 [N, K/32, 32]
-
-    def dequantize(self) -> np.ndarray:
-        """Float32 ``[N, K]`` weights."""
-        w = self.d[..., None] * self.q.astype(np.float32)
-        return w.reshape(w.shape[0], -1)
 
 
 def _require_gguf() -> Any:
@@ -163,32 +135,20 @@ class GGUFSource:
                 return self.tensor_type(name)
         return "unknown"
 
-    def q4_1(self, name: str) -> Q41Blocks:
-        """Raw Q4_1 blocks of ``name`` (rows = output features, as stored)."""
-        raw = self._raw_blocks(name, "Q4_1", 20)
-        d = raw[..., 0:2].copy().view(np.float16)[..., 0].astype(np.float32)
-        m = raw[..., 2:4].copy().view(np.float16)[..., 0].astype(np.float32)
-        packed = raw[..., 4:20]
-        # ggml packs elements 0-15 in the low nibbles and 16-31 in the high ones.
-        q = np.concatenate([packed & 0x0F, packed >> 4], axis=-1)
-        return Q41Blocks(d=d, m=m, q=q)
-
-    def q8_0(self, name: str) -> Q80Blocks:
-        """Raw Q8_0 blocks of ``name``."""
-        raw = self._raw_blocks(name, "Q8_0", 34)
-        d = raw[..., 0:2].copy().view(np.float16)[..., 0].astype(np.float32)
-        q = raw[..., 2:34].copy().view(np.int8)
-        return Q80Blocks(d=d, q=q)
-
-    def _raw_blocks(self, name: str, expected: str, block_bytes: int) -> np.ndarray:
+    def raw(self, name: str) -> np.ndarray:
+        """The stored bytes of a quantized tensor, ``[rows, bytes per row]``."""
         t = self._tensors.get(name)
         if t is None:
             raise ConversionError(f"{self.path} has no tensor '{name}'.")
-        if t.tensor_type.name != expected:
-            raise ConversionError(f"Tensor '{name}' is {t.tensor_type.name}, expected {expected}.")
-        data = np.asarray(t.data, dtype=np.uint8)
-        rows = data.shape[0]
-        return data.reshape(rows, -1, block_bytes)
+        data = np.asarray(t.data)
+        return data.view(np.uint8).reshape(data.shape[0], -1)
+
+    def dequantized(self, name: str) -> np.ndarray:
+        """Float32 ``[rows, cols]`` by ``gguf``'s own dequantizer (F32/F16/BF16 are exact)."""
+        from gguf import quants
+
+        t = self._tensors[name]
+        return np.asarray(quants.dequantize(t.data, t.tensor_type), dtype=np.float32)
 
 
 def unpermute_rotary(rows: np.ndarray, n_head: int) -> np.ndarray:

@@ -60,14 +60,16 @@ def convert(
     Args:
         src: A ``.gguf`` file or a Hugging Face folder (config.json + weights).
         out_dir: The folder to create; it must not exist yet.
-        precision: Weight precision. For a Q4_1 GGUF, ``int4`` keeps the file's
-            own 4-bit grid (the exact route) instead of re-quantizing it.
+        precision: Weight precision. For a GGUF, ``int4`` keeps each tensor's own
+            grid where an exact route exists (``engine/convert/exact_graph.py``)
+            instead of re-quantizing it.
         provider: The execution provider the graph is built for.
         progress: Called with ``(stage, fraction)`` as the work advances.
-        exact: For a Q4_1 GGUF at ``int4`` on CPU, keep its exact weights: 4-bit
-            blocks plus a per-block correction (default; ppl within 0.3 % of fp32,
-            about 2/3 of plain int4's decode speed, ~50 MB more RAM). False lets the
-            builder re-quantize to plain int4 (ppl +25 %, fastest, smallest).
+        exact: For a GGUF at ``int4`` on CPU, keep its exact weights per tensor:
+            4- or 8-bit blocks, plus a per-block correction for types with a float
+            minimum (default; a Q4_1 file lands within 0.5 % of fp32 perplexity, at
+            about 2/3 of plain int4's decode speed). False lets the builder
+            re-quantize everything to plain int4 (ppl +25 %, fastest, smallest).
 
     Returns:
         ``out_dir``, complete.
@@ -174,7 +176,7 @@ def builder_architectures() -> frozenset[str]:
 def _convert_gguf(
     src: Path, stage: Path, model_dir: Path, precision: str, provider: str, report: ProgressFn, exact: bool
 ) -> dict[str, object]:
-    from engine.convert import tokenizer_repair
+    from engine.convert import config_repair, tokenizer_repair
     from engine.convert.gguf_source import GGUFSource
 
     gguf = GGUFSource(src)
@@ -187,15 +189,24 @@ def _convert_gguf(
     )
     report("building ONNX graph", 0.35)
     _run_builder(hf_dir, model_dir, stage, precision, provider)
+    repairs = config_repair.read_notes(hf_dir)
     shutil.rmtree(hf_dir, ignore_errors=True)  # ~0.5 GB of fp32 weights, no longer needed
 
     meta: dict[str, object] = {"source_weights": gguf.main_weight_type(), "route": f"builder-{precision}"}
-    from engine.convert import q4_exact
+    if repairs:
+        meta["config_repairs"] = repairs
+    if exact and precision == "int4" and provider == "cpu":
+        from engine.convert import exact_graph
 
-    if exact and precision == "int4" and provider == "cpu" and q4_exact.supports(gguf):
-        report("carrying the exact Q4_1 weights", 0.75)
-        meta["route"] = q4_exact.DEFAULT_ROUTE
-        meta["exact"] = q4_exact.apply(gguf, model_dir, q4_exact.DEFAULT_ROUTE)
+        report("carrying the GGUF's own weights", 0.75)
+        summary = exact_graph.apply(gguf, model_dir)
+        meta["route"] = exact_graph.ROUTE
+        meta["exact"] = summary
+        meta["requantized"] = summary["requantized"]
+        if summary["requantized"]:
+            kinds = sorted({gguf.tensor_type(n) for n in summary["requantized"] if n in gguf.tensor_names()})
+            report(f"no exact route for {', '.join(kinds) or 'some nodes'}: re-quantized "
+                   f"{len(summary['requantized'])} tensors to int4", 0.85)  # fmt: skip
     report("repairing tokenizer", 0.9)
     tok_meta = gguf.tokenizer()
     tokenizer_repair.repair_from_gguf(model_dir, tok_meta)
@@ -238,8 +249,11 @@ def _hf_special_ids(src: Path) -> dict[str, int | None]:
 
 # -- child processes -----------------------------------------------------------------
 def _run_builder(src: Path, out: Path, stage: Path, precision: str, provider: str) -> None:
-    cmd = child_process.python_module(
-        "onnxruntime_genai.models.builder",
+    from engine.convert import config_repair
+
+    # The same builder, started through config_repair.py so its config repairs apply.
+    cmd = child_process.python_script(
+        Path(config_repair.__file__),
         "-i", str(src), "-o", str(out), "-p", precision, "-e", provider, "-c", str(stage / "cache"),
     )  # fmt: skip
     _run_step(cmd, stage / "builder.log", "The ONNX Runtime GenAI builder")

@@ -159,6 +159,11 @@ def repair_from_gguf(folder: Path, meta: TokenizerMeta) -> None:
     data = json.loads(tok_path.read_text(encoding="utf-8"))
     if meta.pre in PRE_TOKENIZER_JSON:
         data["pre_tokenizer"] = PRE_TOKENIZER_JSON[meta.pre]
+    if meta.model == "gpt2":
+        # llama.cpp's byte-level BPE has no normalizer; transformers picks the tokenizer class by
+        # architecture, and Gemma's class brings a space -> "▁" normalizer along.
+        data["normalizer"] = None
+        data["decoder"] = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
     # No template: llama.cpp adds BOS only when the GGUF says so, and SmolLM2 says no.
     data["post_processor"] = _post_processor(meta)
     tok_path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")

@@ -1,4 +1,4 @@
-"""The converter: bad inputs, interruption, tokenizer verification, exact Q4_1 weights."""
+"""The converter: bad inputs, interruption, tokenizer verification, the default model's exact weights."""
 
 from __future__ import annotations
 
@@ -115,33 +115,7 @@ def test_existing_destination_is_refused(home: Path, tmp_path: Path) -> None:
         convert(src, home / "taken")
 
 
-# -- the exact Q4_1 mapping on hand-made blocks -------------------------------------------
-def test_q4_1_blocks_map_onto_8bit_almost_exactly() -> None:
-    from engine.convert.gguf_source import Q41Blocks
-    from engine.convert.q4_exact import q4_1_to_8bit
-
-    rng = np.random.default_rng(0)
-    d = rng.uniform(1e-3, 0.1, (64, 6)).astype(np.float32)
-    # Mixed-sign, all-positive and all-negative blocks.
-    m = (d * rng.choice([-7.5, -3.0, -15.0, -14.2, 0.4, -20.0], size=d.shape)).astype(np.float32)
-    q = rng.integers(0, 16, (64, 6, 32), dtype=np.uint8)
-    src = Q41Blocks(d=d, m=m, q=q)
-    out = q4_1_to_8bit(src)
-    assert out.zero is None  # the default zero point keeps MatMulNBits on its fast path
-    err = np.abs(out.dequantize() - src.dequantize()).reshape(64, 6, 32)
-    assert (err <= d[..., None] / 16 + 1e-6).all()
-    assert out.approximate_blocks == 0
-
-
-def test_q8_0_maps_exactly() -> None:
-    from engine.convert.gguf_source import Q80Blocks
-    from engine.convert.q4_exact import q8_0_to_8bit
-
-    rng = np.random.default_rng(1)
-    src = Q80Blocks(d=rng.uniform(1e-3, 1, (8, 3)).astype(np.float32), q=rng.integers(-128, 128, (8, 3, 32)).astype(np.int8))
-    assert np.array_equal(q8_0_to_8bit(src).dequantize(), src.dequantize())
-
-
+# -- the exact routes (per type: tests/engine/test_gguf_types.py) ---------------------------
 def test_unpermute_inverts_llama_cpp_permutation() -> None:
     from engine.convert.gguf_source import unpermute_rotary
 
@@ -150,36 +124,6 @@ def test_unpermute_inverts_llama_cpp_permutation() -> None:
     # llama.cpp's convert_hf_to_gguf.py permute()
     permuted = w.reshape(n_head, 2, head_dim // 2, k).swapaxes(1, 2).reshape(w.shape)
     assert np.array_equal(unpermute_rotary(permuted, n_head), w)
-
-
-def test_blocksum_route_is_exact_through_onnxruntime() -> None:
-    """4-bit MatMulNBits + blocksum correction reproduces x @ w.T for Q4_1 weights."""
-    ort = pytest.importorskip("onnxruntime")
-    from onnx import TensorProto, helper
-
-    from engine.convert.gguf_source import Q41Blocks
-    from engine.convert.q4_blocksum import Blocks4Sum, CorrectionWriter, unpack
-
-    rng = np.random.default_rng(2)
-    n, k = 48, 96
-    d = rng.uniform(1e-3, 0.05, (n, k // 32)).astype(np.float32)
-    m = (-d * rng.uniform(-2, 17, d.shape)).astype(np.float32)
-    src = Q41Blocks(d=d, m=m, q=rng.integers(0, 16, (n, k // 32, 32), dtype=np.uint8))
-    blocks = Blocks4Sum.from_q4_1(src)
-    assert np.array_equal(unpack(blocks.packed()), src.q)
-    node = helper.make_node("MatMulNBits", ["x", "w", "s"], ["y"], name="/p/MatMul", domain="com.microsoft",
-                            K=k, N=n, bits=4, block_size=32, accuracy_level=1)  # fmt: skip
-    writer = CorrectionWriter(np.dtype(np.float32))
-    nodes = writer.rewrite(node, blocks, "p")
-    graph = helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, None, k])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], writer.initializers,
-    )  # fmt: skip
-    model = helper.make_model(graph, ir_version=9, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    x = rng.standard_normal((1, 3, k)).astype(np.float32)
-    (y,) = session.run(None, {"x": x})
-    np.testing.assert_allclose(y, x @ src.dequantize().T, rtol=1e-4, atol=1e-4)
 
 
 # -- interruption -------------------------------------------------------------------------
@@ -242,9 +186,11 @@ def test_default_model_holds_the_gguf_weights(default_model_dir: Path, default_g
     import torch
     from transformers import AutoModelForCausalLM
 
-    from engine.convert.q4_exact import DEFAULT_ROUTE, effective_weights
+    from engine.convert.blocksum import ROUTE as LEGACY_ROUTE
+    from engine.convert.exact_check import effective_weights
+    from engine.convert.exact_graph import ROUTE
 
-    assert json.loads((default_model_dir / "hearth.json").read_text())["route"] == DEFAULT_ROUTE
+    assert json.loads((default_model_dir / "hearth.json").read_text())["route"] in (ROUTE, LEGACY_ROUTE)
     ref = AutoModelForCausalLM.from_pretrained(str(default_gguf.parent), gguf_file=default_gguf.name, dtype=torch.float32)
     weights = {k: v.numpy() for k, v in ref.state_dict().items()}
     del ref

@@ -10,7 +10,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from engine.convert.q4_exact import DEFAULT_ROUTE
+from engine.convert.exact_graph import ROUTE as DEFAULT_ROUTE
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,0 +1,89 @@
+"""Tiny random GGUFs per architecture: Hearth converts them with every tensor's own grid.
+
+For each architecture (tests/engine/tiny_gguf.py, a Q4_K_M-like mix plus the
+fallback and float types) the converted graph's effective weights must equal
+gguf's dequantized weights bit for bit, and greedy ids for 32 tokens must equal
+transformers fp32 on the same file. The comparison graph runs MatMulNBits at
+accuracy_level 1 (fp32 activations): at level 4 int8 activations could flip an
+argmax on a random model's near-flat logits.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.engine import tiny_gguf
+from tests.engine.tiny_models import tiny_models_dir
+
+pytestmark = pytest.mark.slow
+PROMPT = [5, 6, 7, 8, 9, 10]
+
+
+def _accuracy_level_1(folder: Path, out: Path) -> Path:
+    import onnx
+
+    shutil.copytree(folder, out)
+    model = onnx.load(str(out / "model.onnx"), load_external_data=True)
+    for node in model.graph.node:
+        for a in node.attribute:
+            if node.op_type == "MatMulNBits" and a.name == "accuracy_level":
+                a.i = 1
+    (out / "model.onnx.data").unlink()
+    onnx.save_model(model, str(out / "model.onnx"), save_as_external_data=True, location="model.onnx.data")
+    return out
+
+
+def _transformers_greedy(path: Path, n: int) -> list[int]:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+    with torch.no_grad():
+        out = model.generate(torch.tensor([PROMPT]), max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=0)
+    return out[0, len(PROMPT) :].tolist()
+
+
+@pytest.mark.parametrize("arch", sorted(tiny_gguf.ARCHITECTURES))
+def test_architecture_converts_exactly(arch: str, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime_genai")
+    from engine.convert.exact_check import verify
+    from engine.convert.gguf_source import GGUFSource
+    from engine.convert.pipeline import convert
+    from engine.core.events import LoadOptions, SamplingParams
+    from engine.generation.generate import stream_generate
+    from engine.runtime.model import load_model
+
+    src = tiny_gguf.write(tmp_path / f"tiny-{arch}.gguf", arch, tiny_models_dir() / "hf" / "tokenizer.json")
+    folder = convert(src, tmp_path / "out", precision="int4")
+    meta = json.loads((folder / "hearth.json").read_text())
+    assert meta["route"] == "gguf-exact-per-tensor" and meta["requantized"] == []
+    assert meta["exact"]["inexact_correction_blocks"] == 0
+    report = verify(GGUFSource(src), folder)
+    assert report["nodes"] == 2 * 5 + 1 and report["bit_exact"] == report["nodes"], report
+
+    model = load_model(_accuracy_level_1(folder, tmp_path / "acc1"), LoadOptions(threads=2, context_length=128))
+    params = SamplingParams(max_new_tokens=32, ignore_eos=True)
+    ours = [e.token_id for e in stream_generate(model, PROMPT, params) if e.token_id is not None]
+    assert ours == _transformers_greedy(src, 32)
+
+
+def test_unsupported_gemma1_gguf_is_refused_by_name(tmp_path: Path) -> None:
+    """transformers has no GGUF loader for Gemma 1: refused up front, naming the supported ones."""
+    gguf = pytest.importorskip("gguf")
+    from engine.convert.gguf_source import GGUFSource
+    from engine.core.errors import ConversionError
+
+    path = tmp_path / "g.gguf"
+    writer = gguf.GGUFWriter(str(path), "gemma")
+    writer.add_tensor("w", np.zeros((4, 4), np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    with pytest.raises(ConversionError, match="'gemma' model; Hearth can convert only gemma2, gemma3, llama"):
+        GGUFSource(path)
