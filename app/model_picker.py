@@ -93,6 +93,7 @@ class ModelPicker(QWidget):
         layout.addWidget(QLabel("Model"))
         self.combo = QComboBox()
         self.combo.setMinimumWidth(220)
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)  # a remote entry's host shows
         self.combo.currentIndexChanged.connect(self._on_combo_changed)
         layout.addWidget(self.combo)
         self.load_button = QPushButton("Load")
@@ -194,7 +195,7 @@ class ModelPicker(QWidget):
         name, model = split_remote(path)
         host = self.remotes.get(path, "?")
         local = host.split(":")[0].strip("[]") in ("localhost", "127.0.0.1", "::1")
-        self.remote_badge.setText(f"remote · {host}")
+        self.remote_badge.setText("remote · this machine" if local else "remote · leaves this machine")
         where = (f"served by {host} on this machine" if local
                  else f"your messages and documents are sent to {host} and leave this machine")
         self.remote_badge.setToolTip(f"Replies come from {host}: {where}.")

@@ -64,6 +64,7 @@ def test_picker_lists_remote_models_and_removing_one_forgets_its_key(qtbot):
     w.picker.combo.setCurrentIndex(w.picker.combo.findData(path))
     assert "remote · gpu-box:8000" in w.picker.combo.currentText()
     assert not w.picker.remote_badge.isHidden() and "leave this machine" in w.picker.details.text()
+    assert w.picker.remote_badge.text() == "remote · leaves this machine"
     w._confirm = lambda *_: True
     w.models.delete(path)
     assert path not in w.picker.folders() and load_providers() == []

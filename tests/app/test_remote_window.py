@@ -98,7 +98,8 @@ def test_add_a_provider_pick_its_model_stream_stop_and_follow_up(qtbot, served, 
     host = f"127.0.0.1:{served.port}"
     assert w.picker.current() == path and w.loaded.info.path == path
     assert "remote" in w.picker.combo.currentText() and host in w.picker.combo.currentText()
-    assert w.picker.remote_badge.isVisible() and host in w.picker.remote_badge.text()
+    assert w.picker.remote_badge.isVisible() and "remote" in w.picker.remote_badge.text()
+    assert host in w.picker.details.text() and host in w.picker.remote_badge.toolTip()
     assert w.metrics.device.text() == f"remote: {host}"
     assert f"remote: {host}" in w.windowTitle()
     assert any("Replies now come from" in n for n in _notices(w))
