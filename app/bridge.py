@@ -151,7 +151,7 @@ class EngineWorker(QObject):
                 last = event
                 if event.finish_reason == "error":
                     self.failed.emit(Failure("generate", event.error or "Generation failed.", rid))
-                elif event.text or event.notices:  # notices: settings a remote server ignores
+                elif event.text or (event.notices and event.finish_reason is None):  # the last one: below
                     self.token_generated.emit(rid, event)
                 if event.finish_reason is not None:
                     final = event

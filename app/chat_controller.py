@@ -304,7 +304,7 @@ class ChatController(QObject):
             return
         reply = self._reply
         self._reply = None
-        for notice in event.notices:
+        for notice in event.notices:  # a reply with no text brings its notices here
             self.chat.add_notice(notice, "info")
         self.chat.end_stream()
         self.metrics.show_event(event)

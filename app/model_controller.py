@@ -156,8 +156,8 @@ class ModelController(QObject):
         self.session.loaded = loaded
         self.session.loaded_path = self._loading_path
         self.loaded_slots = self._loading_slots
-        self.session.loaded_context = min(settings.for_model(loaded.info.name).context_length,
-                                          loaded.info.max_context)
+        wanted = settings.for_model(loaded.info.name).context_length  # a server that does not say (0): the setting
+        self.session.loaded_context = min(wanted, loaded.info.max_context or wanted)
         self.picker.set_info(loaded.info)
         self.picker.set_loaded(self._loading_path)
         self.metrics.show_report(loaded.report)

@@ -112,3 +112,43 @@ def test_an_unreachable_server_is_a_notice_and_the_window_stays_usable(qtbot):
     assert w.state is AppState.IDLE and w.loaded is None
     assert any("127.0.0.1" in n.text for n in w.chat.notices)
     w.shutdown()
+
+
+def test_a_model_whose_server_gives_no_context_size_uses_the_settings_context(qtbot):
+    from dataclasses import replace
+
+    from tests.app.fakes import ScriptedBackend, fake_info
+
+    class NoContext(ScriptedBackend):
+        def load(self, folder, options):
+            info, report = super().load(folder, options)
+            return replace(fake_info(), max_context=0, path=folder), report
+
+    w = MainWindow(backend=NoContext())
+    qtbot.addWidget(w)
+    w.settings.set_value("context_length", 3072)
+    w.load_model("remote://any/m")
+    qtbot.waitUntil(lambda: w.loaded is not None, timeout=5_000)
+    assert w.session.loaded_context == 3072  # not 0, which would leave no room for documents
+    w.shutdown()
+
+
+@pytest.mark.parametrize("words", [("Hi", " there."), ()])
+def test_a_notice_on_the_first_event_shows_once_whether_or_not_text_came(qtbot, words):
+    from dataclasses import replace
+
+    from tests.app.fakes import ScriptedBackend
+
+    class Noticing(ScriptedBackend):
+        def _events(self, cancel, on_prefill):
+            for i, event in enumerate(super()._events(cancel, on_prefill)):
+                yield replace(event, notices=("This server does not take top-k.",)) if i == 0 else event
+
+    w = MainWindow(backend=Noticing(words=words))
+    qtbot.addWidget(w)
+    w.load_model("/nowhere")
+    qtbot.waitUntil(lambda: w.loaded is not None, timeout=5_000)
+    w.send("hello")
+    qtbot.waitUntil(lambda: w.replies_finished == 1, timeout=5_000)
+    assert [n.text for n in w.chat.notices].count("This server does not take top-k.") == 1
+    w.shutdown()
