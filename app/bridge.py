@@ -27,6 +27,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from engine.generation.backend import Backend, Message
 from engine.serving.local_chat import ServingBackend  # EngineBackend, plus the local server
+from app.backend_switch import BackendSwitch  # the local engine or a remote server
 from engine.generation.prompt import compose
 from app.speculation_worker import SpeculationWorker
 from app.worker_messages import (  # the window imports these from here too
@@ -74,7 +75,7 @@ class EngineWorker(QObject):
 
     def __init__(self, backend: Backend | None = None) -> None:
         super().__init__()
-        self.backend: Backend = backend or ServingBackend()
+        self.backend: Backend = backend or BackendSwitch(ServingBackend())
         self._active: GenerationRequest | None = None
         self._lock = threading.Lock()
         # What the engine was last asked, for tests and the "show prompt" debug view.
@@ -150,7 +151,7 @@ class EngineWorker(QObject):
                 last = event
                 if event.finish_reason == "error":
                     self.failed.emit(Failure("generate", event.error or "Generation failed.", rid))
-                elif event.text:
+                elif event.text or (event.notices and event.finish_reason is None):  # the last one: below
                     self.token_generated.emit(rid, event)
                 if event.finish_reason is not None:
                     final = event

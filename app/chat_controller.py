@@ -14,6 +14,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QGuiApplication
 
+from app.backend_switch import origin_label
 from app.bridge import Bridge, GenerationRequest
 from app.chat_view import ChatView, MessageWidget
 from app.composer import Composer
@@ -101,7 +102,7 @@ class ChatController(QObject):
             retitle = bool(old and old.parent_id is None and conv and conv.title == title_from(old.content))
         # One transaction; if it fails, nothing below runs and the text stays in the composer.
         sent = self.store.begin_exchange(self.conversation_id, title_from(text), text, loaded.info.name,
-                                         attachments, replace_from=editing, retitle=retitle)
+                                         attachments, replace_from=editing, retitle=retitle, origin=loaded.info.path)
         self.conversation_id = sent.conversation_id
         self.composer.end_edit()
         self.composer.set_text("")
@@ -112,7 +113,7 @@ class ChatController(QObject):
         else:
             self.chat.add_message(sent.message_id, "user", text, "You",
                                   [f"{a.name} ({a.tokens:,} tokens)" for a in attachments])
-            self.chat.add_message(sent.reply_id, "assistant", "", loaded.info.name)
+            self.chat.add_message(sent.reply_id, "assistant", "", _title(loaded.info.name, loaded.info.path))
         self._start_reply()
 
     @database_guarded("Could not start a new reply: {problem}. The old one is kept; try again in a moment.")
@@ -123,7 +124,8 @@ class ChatController(QObject):
         messages = self.store.messages(self.conversation_id)
         if not messages or messages[-1].role != "assistant":
             return
-        self.store.restart_reply(self.conversation_id, messages[-1].id, self.session.loaded.info.name)
+        info = self.session.loaded.info
+        self.store.restart_reply(self.conversation_id, messages[-1].id, info.name, origin=info.path)
         self.show_conversation()
         self._start_reply()
 
@@ -233,10 +235,12 @@ class ChatController(QObject):
             self._add(m)
             if m.role == "assistant" and not m.complete and m.content:
                 self.chat.add_notice("This reply was interrupted before it finished.", "info")
+            elif m.role == "assistant" and m.finish_reason == "error" and m.content:
+                self.chat.add_notice("This reply was cut off by an error: the text above is all that arrived.", "info")
         self.chat.refresh_actions(self.state is AppState.IDLE)
 
     def _add(self, m: StoredMessage) -> MessageWidget:
-        title = "You" if m.role == "user" else (m.model or "Assistant")
+        title = "You" if m.role == "user" else _title(m.model or "Assistant", m.origin)
         names = [f"{a.name} ({a.tokens:,} tokens)" for a in m.attachments]
         widget = self.chat.add_message(m.id, m.role, m.content, title, names,
                                        footer_from_stats(m.stats) if m.role == "assistant" else "")
@@ -284,6 +288,8 @@ class ChatController(QObject):
             return
         if self.state is AppState.PREFILLING:
             self.session.set_state(AppState.GENERATING)
+        for notice in event.notices:  # e.g. sampling settings a remote server ignores, once per model
+            self.chat.add_notice(notice, "info")
         self._reply_text += event.text
         self.chat.append_stream(event.text)
         self.metrics.show_event(event)
@@ -298,6 +304,8 @@ class ChatController(QObject):
             return
         reply = self._reply
         self._reply = None
+        for notice in event.notices:  # a reply with no text brings its notices here
+            self.chat.add_notice(notice, "info")
         self.chat.end_stream()
         self.metrics.show_event(event)
         self.last_finished = event
@@ -326,6 +334,12 @@ class ChatController(QObject):
         """Closing mid-reply: keep what streamed so far."""
         if self._reply is not None:
             self.store.update_message(self._reply.message_id, self._reply_text)
+
+
+def _title(model: str, origin: str) -> str:
+    """A reply's heading: the model, and the server for a remote one ("SmolLM2 · remote: gpu-box")."""
+    where = origin_label(origin)
+    return f"{model} · {where}" if where else model
 
 
 def title_from(text: str) -> str:

@@ -43,6 +43,7 @@ from app.model_controller import ModelController
 from app.model_picker import ModelPicker
 from app.preset_bar import PresetBar
 from app.recovery import StoreAlerts, open_store
+from app.remote_controller import RemoteController
 from app.server_controller import ServerController
 from app.session import Session
 from app.settings_panel import SettingsPanel
@@ -83,6 +84,7 @@ class MainWindow(QMainWindow):
                                        self.settings_panel.server, self.metrics, self.models, self)
         self.speculation = SpeculationController(self.session, self.bridge, lambda: self.settings, self._schedule_save,
                                                  self.settings_panel.speculation, self.models, self)
+        self.remote = RemoteController(self.models, self.chat.add_notice, self)
         self._connect()
         install_shortcuts(self, self.conversations.list, {
             "new_chat": self.chats.new_chat, "find": self.conversations.focus_search,

@@ -154,7 +154,9 @@ class MetricsBar(QWidget):
             self.device.setToolTip("")
             return
         text = report.provider.upper()
-        if report.device and report.device.lower() != report.provider.lower():
+        if report.provider == "remote":
+            text = report.device  # "remote: gpu-box:8000"
+        elif report.device and report.device.lower() != report.provider.lower():
             text += f" · {report.device}"  # "CUDA · RTX 4070", not "CPU · CPU"
         if report.fallback_reasons:
             # The full reasons can be long; the tooltip has them.
@@ -262,7 +264,7 @@ def footer_text(event: GenerationEvent) -> str:
         parts.append(f"{event.decode_tps:.1f} tok/s")
     parts.append(f"{event.generated_tokens} tokens")
     parts.append({"stop": "finished", "length": "hit max tokens", "context_full": "context full",
-                  "cancelled": "stopped", "error": "error"}.get(event.finish_reason or "", event.finish_reason or ""))
+                  "cancelled": "stopped", "error": "cut off: incomplete"}.get(event.finish_reason or "", event.finish_reason or ""))
     return " · ".join(p for p in parts if p)
 
 

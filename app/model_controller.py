@@ -14,6 +14,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from app.backend_switch import is_remote, key_store, remote_entries, split_remote
 from app.bridge import Bridge, ConvertRequest, Failure, JobProgress, LoadRequest, ModelLoaded
 from app.metrics_bar import MetricsBar
 from app.model_picker import ModelPicker
@@ -21,6 +22,8 @@ from app.session import Session
 from app.settings import AppSettings as Settings
 from app.state import AppState
 from engine.core import paths
+from engine.core.errors import EngineError
+from engine.remote.providers import load_providers, remove_provider
 
 
 class ModelController(QObject):
@@ -61,14 +64,19 @@ class ModelController(QObject):
 
         folders = [str(p) for p in installed_models()]
         folders += [f for f in self._settings().model_folders if Path(f).is_dir() and f not in folders]
-        return folders
+        try:  # remote providers' models last; reading the file costs no network
+            self.picker.remotes = remote_entries(load_providers())
+        except EngineError as exc:
+            self.picker.remotes = {}
+            self.notice_raised.emit(str(exc), "error")
+        return folders + list(self.picker.remotes)
 
     def refresh(self, select: str = "") -> None:
         before = self.picker.current()
         folders = self.folders()
         self.picker.set_models(folders, select)
         for folder in folders:
-            if folder not in self.picker.infos:
+            if folder not in self.picker.infos and not is_remote(folder):
                 self.bridge.inspect_requested.emit(folder)
         self.models_listed.emit(len(folders))
         if self.picker.current() != before:
@@ -93,6 +101,9 @@ class ModelController(QObject):
         if folder == self.picker.loaded_path:
             self.notice_raised.emit("Unload the model before deleting it.", "info")
             return
+        if is_remote(folder):
+            self._remove_provider(split_remote(folder)[0])
+            return
         inside = Path(folder).resolve().is_relative_to(paths.models_dir().resolve())
         question = (f"Delete {Path(folder).name} and its files from disk?" if inside
                     else f"Remove {Path(folder).name} from the list? Its folder stays on disk.")
@@ -105,6 +116,17 @@ class ModelController(QObject):
             settings.model_folders.remove(folder)
             self._save()
         self.picker.infos.pop(folder, None)
+        self.refresh()
+
+    def _remove_provider(self, name: str) -> None:
+        if not self._confirm("Remove remote provider", f"Remove the remote provider {name} and its API key? "
+                                                       "Chats with its models stay."):
+            return
+        try:
+            remove_provider(name)
+            key_store().delete(name)
+        except EngineError as exc:
+            self.notice_raised.emit(str(exc), "error")
         self.refresh()
 
     # -- loading ----------------------------------------------------------------------------
@@ -134,13 +156,14 @@ class ModelController(QObject):
         self.session.loaded = loaded
         self.session.loaded_path = self._loading_path
         self.loaded_slots = self._loading_slots
-        self.session.loaded_context = min(settings.for_model(loaded.info.name).context_length,
-                                          loaded.info.max_context)
+        wanted = settings.for_model(loaded.info.name).context_length  # a server that does not say (0): the setting
+        self.session.loaded_context = min(wanted, loaded.info.max_context or wanted)
         self.picker.set_info(loaded.info)
         self.picker.set_loaded(self._loading_path)
         self.metrics.show_report(loaded.report)
-        settings.last_model = self._loading_path
-        self._save()
+        if not is_remote(self._loading_path):  # a remote model is never reached at start without asking
+            settings.last_model = self._loading_path
+            self._save()
         self.session.set_state(AppState.IDLE)
         self.session.show_status(f"{loaded.info.name} loaded in {loaded.report.load_seconds:.1f} s", 4000)
         self.model_loaded.emit(loaded)

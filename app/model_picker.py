@@ -1,4 +1,8 @@
-"""The model picker: installed models with their figures, load/unload, and model management."""
+"""The model picker: installed models with their figures, load/unload, and model management.
+
+Remote models (``remote://provider/model``) are listed after the local ones, marked
+"remote" with their host; while one is selected a badge says where the chat is sent.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.backend_switch import is_remote, split_remote
 from engine.core.events import ModelInfo
 
 
@@ -74,6 +79,7 @@ class ModelPicker(QWidget):
     convert_requested = Signal()
     delete_requested = Signal(str)
     install_default_requested = Signal()
+    add_remote_requested = Signal()
     selection_changed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -87,6 +93,7 @@ class ModelPicker(QWidget):
         layout.addWidget(QLabel("Model"))
         self.combo = QComboBox()
         self.combo.setMinimumWidth(220)
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)  # a remote entry's host shows
         self.combo.currentIndexChanged.connect(self._on_combo_changed)
         layout.addWidget(self.combo)
         self.load_button = QPushButton("Load")
@@ -98,6 +105,12 @@ class ModelPicker(QWidget):
         self.progress.setVisible(False)
         layout.addWidget(self.progress)
         layout.addStretch(1)
+        self.remote_badge = QLabel("")  # where a remote model's chat goes; hidden for local models
+        self.remote_badge.setObjectName("RemoteBadge")
+        self.remote_badge.setStyleSheet("#RemoteBadge { background: #b45309; color: white; border-radius: 4px; "
+                                        "padding: 1px 6px; font-weight: 600; }")
+        self.remote_badge.setVisible(False)
+        layout.addWidget(self.remote_badge)
         self.more = QToolButton()
         self.more.setText("Models ▾")
         self.more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -105,6 +118,7 @@ class ModelPicker(QWidget):
         menu.addAction("Add model folder…", self.add_folder_requested.emit)
         menu.addAction("Convert a model…", self.convert_requested.emit)
         menu.addAction("Install the default model", self.install_default_requested.emit)
+        menu.addAction("Add remote provider…", self.add_remote_requested.emit)
         menu.addSeparator()
         menu.addAction("Delete selected model…", lambda: self.current() and self.delete_requested.emit(self.current()))
         self.more.setMenu(menu)
@@ -116,13 +130,17 @@ class ModelPicker(QWidget):
         self.infos: dict[str, ModelInfo] = {}
         self.loaded_path = ""
         self.context_length = 4096
+        self.remotes: dict[str, str] = {}  # remote model path -> host:port, set before set_models
 
     def set_models(self, folders: list[str], select: str = "") -> None:
         current = select or self.current()
         self.combo.blockSignals(True)
         self.combo.clear()
         for folder in folders:
-            self.combo.addItem(Path(folder).name, folder)
+            if is_remote(folder):
+                self.combo.addItem(f"{split_remote(folder)[1]}  [remote · {self.remotes.get(folder, '?')}]", folder)
+            else:
+                self.combo.addItem(Path(folder).name, folder)
         index = self.combo.findData(current)
         self.combo.setCurrentIndex(index if index >= 0 else 0)
         self.combo.blockSignals(False)
@@ -162,10 +180,24 @@ class ModelPicker(QWidget):
         path = self.current()
         self.load_button.setText("Unload" if path and path == self.loaded_path else "Load")
         info = self.infos.get(path)
-        if not path:
+        self.remote_badge.setVisible(is_remote(path))
+        if is_remote(path):
+            self._show_remote(path)
+        elif not path:
             self.details.setText("No models yet")
         elif info is None:
             self.details.setText("reading model…")
         else:
             self.details.setText(describe(info, self.context_length))
             self.details.setToolTip(f"{self.details.text()}\n{info.architecture} · {info.layout} layout · {info.path}")
+
+    def _show_remote(self, path: str) -> None:
+        name, model = split_remote(path)
+        host = self.remotes.get(path, "?")
+        local = host.split(":")[0].strip("[]") in ("localhost", "127.0.0.1", "::1")
+        self.remote_badge.setText("remote · this machine" if local else "remote · leaves this machine")
+        where = (f"served by {host} on this machine" if local
+                 else f"your messages and documents are sent to {host} and leave this machine")
+        self.remote_badge.setToolTip(f"Replies come from {host}: {where}.")
+        self.details.setText(f"{model} on {name} ({host}) · remote: {where}")
+        self.details.setToolTip(f"{self.details.text()}\n{path}")

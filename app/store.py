@@ -78,6 +78,7 @@ class StoredMessage:
     attachments: tuple[Attachment, ...] = ()
     parent_id: int | None = None
     versions: tuple[int, ...] = ()  # ids of this message and its siblings (same parent), oldest first
+    origin: str = ""  # where a reply ran: the model folder, or remote://provider/model ("" before v2)
 
     @property
     def version(self) -> int:
@@ -214,11 +215,12 @@ class Store:
 
     def begin_exchange(self, conversation_id: int | None, title: str, text: str, model: str,
                        attachments: tuple[Attachment, ...] = (), replace_from: int | None = None,
-                       retitle: bool = False) -> Exchange:
+                       retitle: bool = False, origin: str = "") -> Exchange:
         """Send, in one transaction: the chat (new if ``conversation_id`` is None, named ``title``),
         the user's message and an empty reply. An edit (``replace_from``) branches: the new
         message is a sibling of ``replace_from``, whose turns stay as the other version.
-        ``retitle`` renames the chat to ``title`` (its first message was edited)."""
+        ``retitle`` renames the chat to ``title`` (its first message was edited); ``origin``: where
+        the reply runs (see ``StoredMessage.origin``)."""
         with self._transaction():
             if conversation_id is None:
                 conversation_id = self._insert_conversation(title)
@@ -230,14 +232,15 @@ class Store:
             if retitle:
                 self.db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
             message_id = self._insert_message(conversation_id, parent, "user", text, attachments=attachments)
-            reply_id = self._insert_message(conversation_id, message_id, "assistant", "", model, complete=False)
+            reply_id = self._insert_message(conversation_id, message_id, "assistant", "", model, complete=False,
+                                            origin=origin)
         return Exchange(conversation_id, message_id, reply_id)
 
-    def restart_reply(self, conversation_id: int, reply_id: int, model: str) -> int:
+    def restart_reply(self, conversation_id: int, reply_id: int, model: str, origin: str = "") -> int:
         """Regenerate: a new empty reply beside ``reply_id``, which stays as another version."""
         with self._transaction():
             return self._insert_message(conversation_id, self._parent_of(reply_id), "assistant", "", model,
-                                        complete=False)
+                                        complete=False, origin=origin)
 
     def select_version(self, conversation_id: int, message_id: int) -> None:
         """Show the branch through ``message_id`` (down its newest replies)."""
@@ -265,11 +268,12 @@ class Store:
         return path[-1]["id"] if path else None
 
     def _insert_message(self, conversation_id: int, parent_id: int | None, role: str, content: str,
-                        model: str = "", complete: bool = True, attachments: tuple[Attachment, ...] = ()) -> int:
+                        model: str = "", complete: bool = True, attachments: tuple[Attachment, ...] = (),
+                        origin: str = "") -> int:
         cur = self.db.execute(
-            "INSERT INTO messages(conversation_id, parent_id, role, content, created, model, complete) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (conversation_id, parent_id, role, content, time.time(), model, int(complete)),
+            "INSERT INTO messages(conversation_id, parent_id, role, content, created, model, complete, origin) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (conversation_id, parent_id, role, content, time.time(), model, int(complete), origin),
         )
         message_id = int(cur.lastrowid)
         for a in attachments:
@@ -336,7 +340,7 @@ class Store:
                 stats = u.stats if u.stats is not None else stats
             found.append(StoredMessage(r["id"], r["conversation_id"], r["role"], content, r["model"], stats,
                                        finish, bool(complete), tuple(attached.get(r["id"], ())), r["parent_id"],
-                                       tuple(siblings.get(r["parent_id"], (r["id"],)))))
+                                       tuple(siblings.get(r["parent_id"], (r["id"],))), r["origin"]))
         return found
 
     def delete_messages_from(self, conversation_id: int, message_id: int) -> None:

@@ -10,6 +10,9 @@ survives an upgrade.
 - 1: branches. ``messages.parent_id`` links each message to the one it answers or follows,
   so an edit or a regenerate adds a sibling instead of deleting; ``conversations.leaf_id``
   is the last message of the branch on screen. Old chats become one straight branch.
+- 2: where each reply ran. ``messages.origin`` is the model's path: a local model folder,
+  or ``remote://<provider>/<model>`` for a reply from a remote server. Replies written
+  before it keep "" (they all ran on this machine: Hearth had no remote models then).
 """
 
 from __future__ import annotations
@@ -55,6 +58,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE conversations ADD COLUMN leaf_id INTEGER",
         "UPDATE conversations SET leaf_id = (SELECT MAX(m.id) FROM messages m WHERE m.conversation_id = conversations.id)",
         "CREATE INDEX IF NOT EXISTS messages_by_parent ON messages(parent_id)",
+    ),
+    (  # 1 -> 2: where each reply ran
+        "ALTER TABLE messages ADD COLUMN origin TEXT NOT NULL DEFAULT ''",
     ),
 )
 

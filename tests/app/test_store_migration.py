@@ -65,7 +65,7 @@ def test_a_database_from_before_versions_opens_with_its_history_intact(tmp_path)
     path = tmp_path / "conversations.sqlite3"
     _old_database(path)
     store = Store(path)
-    assert version_of(store.db) == VERSION == 1
+    assert version_of(store.db) == VERSION == 2
     assert [(c.id, c.title) for c in store.conversations()] == [(1, "Trip plans"), (2, "Recipes")]
     trip = store.messages(1)
     assert [(m.role, m.content) for m in trip] == [
@@ -80,7 +80,7 @@ def test_a_database_from_before_versions_opens_with_its_history_intact(tmp_path)
     assert [m.id for m in store.messages(1)][-1] == new and store.messages(1)[-1].versions == (trip[3].id, new)
     store.close()
     reopened = Store(path)  # a second open runs no migration again
-    assert version_of(reopened.db) == 1 and len(reopened.messages(1)) == 4
+    assert version_of(reopened.db) == 2 and len(reopened.messages(1)) == 4
     reopened.close()
 
 
@@ -102,3 +102,44 @@ def test_a_failed_upgrade_leaves_the_old_file_as_it_was(tmp_path, monkeypatch):
     assert "parent_id" not in [r[1] for r in db.execute("PRAGMA table_info(messages)")]
     assert db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 6
     db.close()
+
+
+def _version_1_database(path) -> None:
+    """A file as Hearth wrote it at version 1 (branches, no origin), with a regenerated reply."""
+    import app.store_schema as schema
+
+    _old_database(path)
+    db = sqlite3.connect(str(path), isolation_level=None)
+    for statement in schema.MIGRATIONS[0]:
+        db.execute(statement)
+    db.execute("PRAGMA user_version = 1")
+    # A second version of the last reply of chat 1 (a regenerate), shown on screen.
+    db.execute("INSERT INTO messages(id, conversation_id, role, content, created, model, stats, finish_reason, "
+               "complete, parent_id) VALUES (7, 1, 'assistant', 'Boots.', 122.0, 'SmolLM2', '{}', 'stop', 1, 5)")
+    db.execute("UPDATE conversations SET leaf_id = 7 WHERE id = 1")
+    assert "origin" not in [r[1] for r in db.execute("PRAGMA table_info(messages)")]
+    db.close()
+
+
+def test_a_version_1_database_keeps_its_history_and_records_where_new_replies_ran(tmp_path):
+    path = tmp_path / "conversations.sqlite3"
+    _version_1_database(path)
+    store = Store(path)
+    assert version_of(store.db) == VERSION == 2
+    trip = store.messages(1)
+    assert [m.content for m in trip] == ["what should I pack?", "A towel.", "and for rain?", "Boots."]
+    assert trip[-1].versions == (6, 7) and trip[1].stats == {"decode_tps": 40.0}
+    assert all(m.origin == "" for m in trip)  # written before origins were recorded
+    assert trip[0].attachments[0].text == "towel"
+    sent = store.begin_exchange(1, "", "and for snow?", "SmolLM2-135M-Instruct",
+                                origin="remote://gpu-box/SmolLM2-135M-Instruct")
+    again = store.restart_reply(1, sent.reply_id, "SmolLM2", origin="/models/SmolLM2")
+    store.close()
+    reopened = Store(path)
+    assert version_of(reopened.db) == 2
+    last = reopened.messages(1)[-1]
+    assert last.id == again and last.origin == "/models/SmolLM2"
+    assert last.versions == (sent.reply_id, again)
+    reopened.select_version(1, sent.reply_id)
+    assert reopened.messages(1)[-1].origin == "remote://gpu-box/SmolLM2-135M-Instruct"
+    reopened.close()
