@@ -12,7 +12,7 @@ import json
 import resource
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 
@@ -64,11 +64,13 @@ class GenaiEngine:
         self.model = og.Model(config)
         self.context = context
 
-    def run(self, ids: Sequence[int], new_tokens: int, cold: bool = True) -> tuple[list[int], float, float]:
+    def run(self, ids: Sequence[int], new_tokens: int, cold: bool = True,
+            stop_ids: Collection[int] = ()) -> tuple[list[int], float, float]:
+        """EOS is suppressed unless ``stop_ids`` is given: then it stops before any of them."""
         og = self.og
         params = og.GeneratorParams(self.model)
         total = len(ids) + new_tokens
-        params.set_search_options(do_sample=False, max_length=total, min_length=total)
+        params.set_search_options(do_sample=False, max_length=total, **({} if stop_ids else {"min_length": total}))
         start = time.perf_counter()
         generator = og.Generator(self.model, params)
         generator.append_tokens(list(ids))
@@ -76,7 +78,10 @@ class GenaiEngine:
         first = start
         while not generator.is_done() and len(out) < new_tokens:
             generator.generate_next_token()
-            out.append(int(generator.get_next_tokens()[0]))
+            token = int(generator.get_next_tokens()[0])
+            if token in stop_ids:
+                break
+            out.append(token)
             if len(out) == 1:
                 first = time.perf_counter()
         end = time.perf_counter()
