@@ -33,6 +33,7 @@ from app.bridge import Bridge, Failure
 from app.chat_controller import ChatController
 from app.chat_view import ChatView
 from app.chat_menu import install_chat_menu
+from app.view_menu import install_view_menu
 from app.composer import Composer, why_send_is_off
 from app.conversation_list import ConversationList
 from app.convert_dialog import ConvertDialog, offer_conversion
@@ -97,6 +98,7 @@ class MainWindow(QMainWindow):
             "delete_chat": self.chats.delete_selected})
         self.drop_overlay = DropOverlay(self)
         install_chat_menu(self)
+        install_view_menu(self)
         self.dark = theme.apply(QApplication.instance()) if QApplication.instance() else False  # type: ignore[arg-type]
         self.chat.set_dark(self.dark)
         QApplication.styleHints().colorSchemeChanged.connect(self._on_color_scheme_changed)
