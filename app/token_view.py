@@ -148,7 +148,8 @@ class ProbabilityView(QObject):
         if event.type() == QEvent.Type.ToolTip and self.active():
             index = self.token_at(event.pos())  # type: ignore[attr-defined]
             if index is not None and index < len(self.tokens):
-                QToolTip.showText(event.globalPos(), tooltip_text(self.tokens[index]), self.body)  # type: ignore[attr-defined]
+                # Shown for the message, not the body: the body's transparent style would reach the tip.
+                QToolTip.showText(event.globalPos(), tooltip_text(self.tokens[index]), self.parent())  # type: ignore[attr-defined]
             else:
                 QToolTip.hideText()
             return True
