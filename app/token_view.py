@@ -149,7 +149,8 @@ class ProbabilityView(QObject):
             index = self.token_at(event.pos())  # type: ignore[attr-defined]
             if index is not None and index < len(self.tokens):
                 # Shown for the message, not the body: the body's transparent style would reach the tip.
-                QToolTip.showText(event.globalPos(), tooltip_text(self.tokens[index]), self.parent())  # type: ignore[attr-defined]
+                where = event.globalPos()  # type: ignore[attr-defined]
+                QToolTip.showText(where, tooltip_text(self.tokens[index]), self.parent())
             else:
                 QToolTip.hideText()
             return True
