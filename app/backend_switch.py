@@ -102,8 +102,9 @@ class BackendSwitch:
 
     def stream(self, messages: Sequence[Any], params: SamplingParams, policy: OverflowPolicy,
                cancel: threading.Event, on_prefill: Callable[[Any], None],
-               continue_last: bool = False) -> Iterator[GenerationEvent]:
-        return self.active.stream(messages, params, policy, cancel, on_prefill, continue_last=continue_last)
+               continue_last: bool = False, prefix_ids: Sequence[int] | None = None) -> Iterator[GenerationEvent]:
+        return self.active.stream(messages, params, policy, cancel, on_prefill, continue_last=continue_last,
+                                  prefix_ids=prefix_ids)
 
     def count_tokens(self, text: str) -> int:
         return self.active.count_tokens(text)

@@ -145,13 +145,13 @@ class EngineWorker(QObject):
                 request.policy,
                 request.cancel,
                 lambda progress: self.prefill_progressed.emit(rid, progress),
-                continue_last=request.continues,
+                continue_last=request.continues, prefix_ids=request.prefix_ids,
             )
             for event in events:
                 last = event
                 if event.finish_reason == "error":
                     self.failed.emit(Failure("generate", event.error or "Generation failed.", rid))
-                elif event.text or (event.notices and event.finish_reason is None):  # the last one: below
+                elif event.text or event.logprobs or (event.notices and event.finish_reason is None):
                     self.token_generated.emit(rid, event)
                 if event.finish_reason is not None:
                     final = event

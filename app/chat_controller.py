@@ -8,6 +8,7 @@ app/store_schema.py): earlier versions stay, browsable as ‹ 1/2 › on the mes
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 
@@ -26,7 +27,8 @@ from app.session import Session
 from app.settings import AppSettings as Settings, ModelSettings
 from app.state import AppState
 from app.store import Attachment, Store, StoredMessage
-from engine.core.events import GenerationEvent, PrefillProgress
+from app.token_probs import TOP_ALTERNATIVES, TokenRecorder, branched
+from engine.core.events import GenerationEvent, PrefillProgress, TokenLogprob
 
 SAVE_EVERY_TOKENS = 8  # a crash loses at most this many streamed tokens
 SAVE_EVERY_SECONDS = 1.0
@@ -53,6 +55,7 @@ class ChatController(QObject):
         self._request_id = 0
         self._reply: MessageWidget | None = None
         self._reply_text = ""
+        self._tokens = TokenRecorder()  # the streaming reply's tokens and their probabilities
         self._unsaved_tokens = 0
         self._last_save = 0.0
         e = bridge.engine
@@ -64,6 +67,7 @@ class ChatController(QObject):
         chat.continue_requested.connect(self.continue_reply)
         chat.edit_requested.connect(self.edit)
         chat.version_requested.connect(self.show_version)
+        chat.alternative_requested.connect(self.branch)
         composer.send_requested.connect(self.send)
         composer.stop_requested.connect(self.stop)
         composer.edit_last_requested.connect(self.edit_last)
@@ -137,6 +141,28 @@ class ChatController(QObject):
         if not messages or messages[-1].role != "assistant" or messages[-1].finish_reason != "length":
             return
         self._start_reply(continues=True)
+
+    @database_guarded("Could not start the new branch: {problem}. The reply is kept; try again in a moment.")
+    def branch(self, message_id: int, index: int, alternative: TokenLogprob) -> None:
+        """Write reply ``message_id`` again from its token ``index``, with ``alternative`` there.
+
+        The new reply is another version of the old one (‹ 1/2 ›); it starts with the old
+        tokens before ``index`` and the alternative, and the engine carries on from those
+        exact ids, so the cache keeps everything before the branch point.
+        """
+        loaded = self.session.loaded
+        if self.state is not AppState.IDLE or self.conversation_id is None or loaded is None:
+            return
+        reply = next((m for m in self.store.messages(self.conversation_id) if m.id == message_id), None)
+        tokens = reply.tokens() if reply is not None else ()
+        if reply is None or reply.role != "assistant" or not 0 <= index < len(tokens) or alternative.token_id < 0:
+            return
+        kept = branched(tokens, index, alternative)
+        new = self.store.restart_reply(self.conversation_id, reply.id, loaded.info.name, origin=loaded.info.path)
+        self.store.update_message(new, "".join(t.text for t in kept), tokens=kept)
+        self.show_conversation()
+        self.chat.messages[-1].set_tokens(kept, show=True)  # the new branch (the leaf) in the same view
+        self._start_reply(continues=True, prefix_ids=tuple(t.token_id for t in kept))
 
     def stop(self) -> None:
         if self.state in (AppState.PREFILLING, AppState.GENERATING):
@@ -246,11 +272,15 @@ class ChatController(QObject):
                                        footer_from_stats(m.stats) if m.role == "assistant" else "")
         widget.set_version(m.version, len(m.versions))
         widget.finish_reason = m.finish_reason
+        if m.role == "assistant":
+            widget.set_tokens(m.tokens(), show=self.chat.probabilities_on)
         return widget
 
     # -- streaming --------------------------------------------------------------------------
-    def _start_reply(self, continues: bool = False) -> None:
-        """Stream into the last message on screen (an empty reply, or one to continue), already saved."""
+    def _start_reply(self, continues: bool = False, prefix_ids: tuple[int, ...] | None = None) -> None:
+        """Stream into the last message on screen (an empty reply, or one to continue), already saved.
+
+        ``prefix_ids``: the exact ids of the reply to continue (a branch from a chosen token)."""
         assert self.conversation_id is not None and self.session.loaded is not None
         history = self.store.messages(self.conversation_id)
         reply = history[-1]
@@ -262,15 +292,18 @@ class ChatController(QObject):
         assert self._reply.message_id == reply.id
         self._reply.finish_reason = None
         self._reply_text = reply.content if continues else ""
+        self._tokens = TokenRecorder.resume(reply.tokens(), reply.content) if continues else TokenRecorder()
+        self._reply.set_tokens(self._tokens.snapshot(), show=None if continues else self.chat.probabilities_on)
         self._unsaved_tokens = 0
         self._last_save = time.monotonic()
         self.chat.begin_stream(self._reply)
         self.chat.refresh_actions(False)
         self.metrics.reset()
         self._request_id += 1
+        params = dataclasses.replace(snapshot.sampling(), logprobs=True, top_logprobs=TOP_ALTERNATIVES)
         self.bridge.generate(GenerationRequest(
-            self._request_id, turns, snapshot.sampling(), snapshot.overflow_policy,  # type: ignore[arg-type]
-            snapshot.system_prompt, self.session.loaded_context, continues=continues,
+            self._request_id, turns, params, snapshot.overflow_policy,  # type: ignore[arg-type]
+            snapshot.system_prompt, self.session.loaded_context, continues=continues, prefix_ids=prefix_ids,
         ))
         self.session.set_state(AppState.PREFILLING)
 
@@ -291,12 +324,14 @@ class ChatController(QObject):
         for notice in event.notices:  # e.g. sampling settings a remote server ignores, once per model
             self.chat.add_notice(notice, "info")
         self._reply_text += event.text
+        self._tokens.add(event)
         self.chat.append_stream(event.text)
         self.metrics.show_event(event)
         self._unsaved_tokens += 1
         now = time.monotonic()
         if self._unsaved_tokens >= SAVE_EVERY_TOKENS or now - self._last_save >= SAVE_EVERY_SECONDS:
-            self.store.update_message(self._reply.message_id, self._reply_text)
+            self.store.update_message(self._reply.message_id, self._reply_text, tokens=self._tokens.snapshot())
+            self._reply.set_tokens(self._tokens.snapshot())
             self._unsaved_tokens, self._last_save = 0, now
 
     def _on_engine_generation_finished(self, request_id: int, event: GenerationEvent) -> None:
@@ -314,7 +349,8 @@ class ChatController(QObject):
             self.chat.remove_message(reply)
         else:
             self.store.update_message(reply.message_id, self._reply_text, stats_of(event), event.finish_reason,
-                                      complete=True)
+                                      complete=True, tokens=self._tokens.snapshot())
+            reply.set_tokens(self._tokens.snapshot())
             reply.set_footer(footer_text(event))
             reply.finish_reason = event.finish_reason
         if event.finish_reason == "context_full":
@@ -333,7 +369,7 @@ class ChatController(QObject):
     def save_partial(self) -> None:
         """Closing mid-reply: keep what streamed so far."""
         if self._reply is not None:
-            self.store.update_message(self._reply.message_id, self._reply_text)
+            self.store.update_message(self._reply.message_id, self._reply_text, tokens=self._tokens.snapshot())
 
 
 def _title(model: str, origin: str) -> str:

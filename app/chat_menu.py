@@ -76,5 +76,5 @@ def ask_and_import(window: MainWindow) -> None:
     except (OSError, UnicodeDecodeError, sqlite3.Error, chat_export.ChatFileError) as exc:
         window.chat.add_notice(f"Could not import {Path(path).name}: {exc}")
         return
-    window._schedule_save()
+    window.settings_control.schedule_save()
     window.statusBar().showMessage(f"Imported {n} chat{'s' if n != 1 else ''}", 5000)

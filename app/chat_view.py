@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.markdown import code_blocks, to_html
+from app.token_probs import ReplyToken
+from app.token_view import ProbabilityView
 
 RENDER_HZ = 10
 
@@ -62,6 +64,7 @@ class MessageWidget(QFrame):
     regenerate_requested = Signal()
     continue_requested = Signal()
     version_requested = Signal(int, int)  # message id, step (-1 the previous version, +1 the next)
+    alternative_requested = Signal(int, int, object)  # message id, token index, the TokenLogprob chosen
 
     def __init__(self, message_id: int, role: str, text: str, title: str, dark: bool,
                  attachments: list[str] | None = None, parent: QWidget | None = None) -> None:
@@ -107,6 +110,10 @@ class MessageWidget(QFrame):
         self.body = MessageBody()
         self.body.anchorClicked.connect(self._on_body_anchor_clicked)
         layout.addWidget(self.body)
+        self.probabilities = ProbabilityView(self.body, header, layout, self)
+        self.probabilities.button.toggled.connect(lambda _on: self.render())
+        self.probabilities.alternative_chosen.connect(
+            lambda index, alt: self.alternative_requested.emit(self.message_id, index, alt))
         self.footer = QLabel("")
         self.footer.setObjectName("ReplyFooter")
         self.footer.setVisible(False)
@@ -134,7 +141,18 @@ class MessageWidget(QFrame):
         self.previous_button.setEnabled(version > 1)
         self.next_button.setEnabled(version < count)
 
+    def set_tokens(self, tokens: tuple[ReplyToken, ...], show: bool | None = None) -> None:
+        """The reply's tokens with their probabilities; ``show`` turns the view on or off."""
+        self.probabilities.set_tokens(tokens, self.text)
+        if show is not None:
+            self.probabilities.button.setChecked(show)
+        if self.probabilities.active():
+            self.render()
+
     def render(self) -> None:
+        self.probabilities.render(self.text, self.dark)  # the token view if it is on; else it hides its legend
+        if self.probabilities.active():
+            return
         if self.role == "user":
             self.body.setPlainText(self.text)
         else:
@@ -183,6 +201,7 @@ class ChatView(QScrollArea):
     regenerate_requested = Signal()
     continue_requested = Signal()
     version_requested = Signal(int, int)  # message id, step
+    alternative_requested = Signal(int, int, object)  # message id, token index, TokenLogprob
     copied = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -191,6 +210,7 @@ class ChatView(QScrollArea):
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.dark = False
+        self.probabilities_on = False  # replies open in the token-probability view (a setting)
         inner = QWidget()
         inner.setObjectName("ChatInner")
         self.column = QVBoxLayout(inner)
@@ -225,6 +245,7 @@ class ChatView(QScrollArea):
         widget.regenerate_requested.connect(self.regenerate_requested)
         widget.continue_requested.connect(self.continue_requested)
         widget.version_requested.connect(self.version_requested)
+        widget.alternative_requested.connect(self.alternative_requested)
         widget.set_footer(footer)
         self.column.insertWidget(self.column.count() - 1, widget)
         self.messages.append(widget)

@@ -1,9 +1,9 @@
 """The main window: lays out the views and wires them to the controllers.
 
-Chat orchestration lives in ``ChatController`` and model management in ``ModelController``
-(plain QObjects without widgets); the state they share is a ``Session``. The window owns the
-dialogs, the welcome card, the progress dialog, attachments, settings and its own geometry,
-and is the only writer of the settings file. Workers never touch the store or the settings;
+Chat orchestration lives in ``ChatController``, model management in ``ModelController`` and
+the settings panel's handling (and saving the settings file) in ``SettingsController`` (plain
+QObjects without widgets); the state they share is a ``Session``. The window owns the dialogs,
+the welcome card, the progress dialog, attachments, the settings object and its own geometry. Workers never touch the store or the settings;
 they get snapshots and send back events.
 """
 
@@ -33,6 +33,7 @@ from app.bridge import Bridge, Failure
 from app.chat_controller import ChatController
 from app.chat_view import ChatView
 from app.chat_menu import install_chat_menu
+from app.view_menu import install_view_menu
 from app.composer import Composer, why_send_is_off
 from app.conversation_list import ConversationList
 from app.convert_dialog import ConvertDialog, offer_conversion
@@ -46,6 +47,7 @@ from app.recovery import StoreAlerts, open_store
 from app.remote_controller import RemoteController
 from app.server_controller import ServerController
 from app.session import Session
+from app.settings_controller import SettingsController
 from app.settings_panel import SettingsPanel
 from app.speculation_controller import SpeculationController
 from app.shortcuts import ShortcutsDialog, install_shortcuts
@@ -71,18 +73,21 @@ class MainWindow(QMainWindow):
         self._progress: JobProgressDialog | None = None
         self._welcome: WelcomeCard | None = None
         self._build()
+        self.settings_control = SettingsController(self.session, lambda: self.settings, self.settings_panel,
+                                                   self.picker, self.chat.add_notice, self)
         self.chats = ChatController(self.session, self.store, self.bridge, lambda: self.settings, self.chat,
                                     self.composer, self.metrics, self.conversations,
                                     lambda title, text: self._confirm(title, text),
                                     lambda title, label, value: self._ask_text(title, label, value), self,
                                     snapshot=self.preset_bar.snapshot)
-        self.models = ModelController(self.session, self.bridge, lambda: self.settings, self._schedule_save,
+        save = self.settings_control.schedule_save
+        self.models = ModelController(self.session, self.bridge, lambda: self.settings, save,
                                       self.picker, self.metrics, lambda title, text: self._confirm(title, text), self)
         self.attachments = AttachmentController(self.session, self.store, self.bridge, lambda: self.settings,
                                                 self.composer, lambda: self.chats.conversation_id, self)
-        self.server = ServerController(self.session, self.bridge, lambda: self.settings, self._schedule_save,
+        self.server = ServerController(self.session, self.bridge, lambda: self.settings, save,
                                        self.settings_panel.server, self.metrics, self.models, self)
-        self.speculation = SpeculationController(self.session, self.bridge, lambda: self.settings, self._schedule_save,
+        self.speculation = SpeculationController(self.session, self.bridge, lambda: self.settings, save,
                                                  self.settings_panel.speculation, self.models, self)
         self.remote = RemoteController(self.models, self.chat.add_notice, self)
         self._connect()
@@ -93,6 +98,7 @@ class MainWindow(QMainWindow):
             "delete_chat": self.chats.delete_selected})
         self.drop_overlay = DropOverlay(self)
         install_chat_menu(self)
+        install_view_menu(self)
         self.dark = theme.apply(QApplication.instance()) if QApplication.instance() else False  # type: ignore[arg-type]
         self.chat.set_dark(self.dark)
         QApplication.styleHints().colorSchemeChanged.connect(self._on_color_scheme_changed)
@@ -100,17 +106,14 @@ class MainWindow(QMainWindow):
         self.models.refresh(select=self.settings.last_model)
         if self.settings.last_model in self.picker.folders():  # start with the model used last
             QTimer.singleShot(0, lambda: self.load_model(self.settings.last_model))
-        self._show_settings()
+        self.settings_control.show()
         self._on_session_state_changed(AppState.IDLE)
         if settings_notice:
             self.chat.add_notice(settings_notice, "info")
         if store_notice:
             self.chat.add_notice(store_notice, "info")
         self._store_alerts = StoreAlerts(self.store, self.chat.add_notice, self)
-        self._save_timer = QTimer(self)
-        self._save_timer.setSingleShot(True)
-        self._save_timer.setInterval(300)
-        self._save_timer.timeout.connect(self._save_settings)
+        self.settings_control.enable_saving()
 
     # -- what the controllers hold, as the tests and the self-test read it ----------------
     state = property(lambda self: self.session.state)
@@ -140,7 +143,8 @@ class MainWindow(QMainWindow):
         column.setSpacing(0)
         column.addWidget(self.picker)
         column.addWidget(self.chat, 1)
-        self.preset_bar = PresetBar(self.settings, lambda: self.settings.for_model(self._current_model_name()),
+        self.preset_bar = PresetBar(self.settings,
+                                    lambda: self.settings.for_model(self.settings_control.current_model_name()),
                                     lambda: self.chats.conversation_id)
         column.addWidget(self.preset_bar)
         column.addWidget(self.composer)
@@ -176,7 +180,7 @@ class MainWindow(QMainWindow):
         self.models.job_progressed.connect(self._on_models_job_progressed)
         self.models.job_ended.connect(self._close_progress)
         self.models.models_listed.connect(self._on_models_listed)
-        self.models.selection_changed.connect(self._show_settings)
+        self.models.selection_changed.connect(self.settings_control.show)
         self.models.model_loaded.connect(self._on_models_model_loaded)
         self.models.notice_raised.connect(self.chat.add_notice)
         self.server.notice_raised.connect(self.chat.add_notice)
@@ -187,11 +191,8 @@ class MainWindow(QMainWindow):
         self.composer.attach_requested.connect(self._on_composer_attach_requested)
         self.chat.copied.connect(lambda _t: self.statusBar().showMessage("Copied to the clipboard", 2000))
         self.chats.conversation_changed.connect(self.attachments.update_budget_note)
-        self.settings_panel.value_changed.connect(self._on_settings_value_changed)
-        self.settings_panel.override_toggled.connect(self._on_settings_override_toggled)
-        self.settings_panel.reset_requested.connect(self._on_settings_reset_requested)
         self.settings_panel.reload_requested.connect(self.models.reload)
-        self.preset_bar.changed.connect(self._schedule_save)
+        self.preset_bar.changed.connect(self.settings_control.schedule_save)
         self.conversations.selected.connect(self.preset_bar.show_chat)
 
     # -- state ----------------------------------------------------------------------------
@@ -236,7 +237,7 @@ class MainWindow(QMainWindow):
 
     def _on_models_model_loaded(self, _loaded: object) -> None:
         self.settings_panel.show_reload("")
-        self._show_settings()
+        self.settings_control.show()
         self.attachments.update_budget_note()
 
     def _on_picker_add_folder_requested(self) -> None:
@@ -318,58 +319,6 @@ class MainWindow(QMainWindow):
             self.attach_files(files)
 
     # -- settings -------------------------------------------------------------------------
-    def _current_model_name(self) -> str:
-        return Path(self.picker.current()).name if self.picker.current() else ""
-
-    def _show_settings(self) -> None:
-        name = self._current_model_name()
-        self.settings_panel.show_settings(self.settings.for_model(name), name, name in self.settings.overrides)
-        self.picker.context_length = self.settings.for_model(name).context_length
-        self.picker.set_models(self.picker.folders())
-        current, loaded = self.picker.current(), self.session.loaded
-        live = loaded if loaded and (not current or self.picker.loaded_path == current) else None
-        info = live.info if live else self.picker.infos.get(current)
-        self.settings_panel.set_context_limit(info.max_context if info else None, info.name if info else name,
-                                              self.session.loaded_context if live else None)
-
-    def _on_settings_value_changed(self, name: str, value: object, model: str) -> None:
-        try:
-            self.settings.set_value(name, value, model or None)
-        except ValueError as exc:
-            self.chat.add_notice(str(exc))
-            return
-        self._schedule_save()
-        if name in ("context_length", "provider", "threads") and self.session.loaded is not None:
-            self.settings_panel.show_reload("The new context length, provider or threads apply when the model "
-                                            "loads again.")
-        if name == "context_length":
-            self.picker.context_length = int(value)  # type: ignore[arg-type]
-            self.picker.set_models(self.picker.folders())
-
-    def _on_settings_override_toggled(self, checked: bool) -> None:
-        name = self._current_model_name()
-        if checked:
-            self.settings.overrides.setdefault(name, {})
-        else:
-            self.settings.clear_overrides(name)
-        self._schedule_save()
-        self._show_settings()
-
-    def _on_settings_reset_requested(self) -> None:
-        self.settings.reset()
-        self._schedule_save()
-        self._show_settings()
-
-    def _schedule_save(self) -> None:
-        if hasattr(self, "_save_timer"):
-            self._save_timer.start()
-
-    def _save_settings(self) -> None:
-        try:
-            settings_io.save(self.settings)
-        except OSError as exc:
-            self.chat.add_notice(f"Could not save settings: {exc}")
-
     def _on_color_scheme_changed(self) -> None:
         app = QApplication.instance()
         if isinstance(app, QApplication):
@@ -390,7 +339,6 @@ class MainWindow(QMainWindow):
         self.server.shutdown()  # the server first: its streams end cleanly, then the workers stop
         self.bridge.shutdown()
         self.settings.window = window_state(self)
-        self._save_timer.stop()
-        self._save_settings()
+        self.settings_control.save()
         self.store.close()
 

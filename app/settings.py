@@ -134,6 +134,7 @@ class AppSettings:
     chat_presets: dict[str, str] = field(default_factory=dict)
     server: ServerPrefs = field(default_factory=ServerPrefs)  # the local server (app/server_prefs.py)
     speculation: SpeculationPrefs = field(default_factory=SpeculationPrefs)  # app/speculation_prefs.py
+    show_probabilities: bool = False  # replies open in the token-probability view (app/token_view.py)
 
     def for_model(self, name: str | None) -> ModelSettings:
         """The defaults with ``name``'s overrides applied."""
@@ -169,6 +170,7 @@ class AppSettings:
             "chat_presets": self.chat_presets,
             "server": self.server.to_json(),
             "speculation": self.speculation.to_json(),
+            "show_probabilities": self.show_probabilities,
         }
 
 
@@ -224,6 +226,8 @@ def _parse(data: dict[str, Any], problems: list[str]) -> AppSettings:
     _parse_presets(data, settings, problems)
     settings.server = ServerPrefs.from_json(data.get("server"), problems)
     settings.speculation = SpeculationPrefs.from_json(data.get("speculation"), problems)
+    if isinstance(data.get("show_probabilities"), bool):
+        settings.show_probabilities = data["show_probabilities"]
     if isinstance(data.get("window"), dict):
         # Only strings: str() of a nested value is not a geometry and could recurse deeply.
         settings.window = {str(k): v for k, v in data["window"].items() if isinstance(v, str)}

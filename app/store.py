@@ -31,6 +31,7 @@ from typing import Any
 
 from app.store_schema import upgrade
 from app.store_writer import PendingUpdate, StoreWriter
+from app.token_probs import ReplyToken, decode
 from engine.core import paths
 from engine.documents import Document, Span
 
@@ -79,6 +80,12 @@ class StoredMessage:
     parent_id: int | None = None
     versions: tuple[int, ...] = ()  # ids of this message and its siblings (same parent), oldest first
     origin: str = ""  # where a reply ran: the model folder, or remote://provider/model ("" before v2)
+    # The reply's tokens and probabilities as stored (JSON) or pending (a tuple); read with ``tokens()``.
+    token_probs: str | tuple[ReplyToken, ...] | None = field(default=None, compare=False, hash=False, repr=False)
+
+    def tokens(self) -> tuple[ReplyToken, ...]:
+        """The reply's tokens with their probabilities, decoded when asked (the JSON can be long)."""
+        return decode(self.token_probs)
 
     @property
     def version(self) -> int:
@@ -292,9 +299,12 @@ class Store:
         stats: dict[str, Any] | None = None,
         finish_reason: str | None = None,
         complete: bool = False,
+        tokens: tuple[ReplyToken, ...] | None = None,
     ) -> None:
-        """Queued for the writer thread: returns at once and never raises for the database."""
-        self.writer.update_message(message_id, content, stats, finish_reason, complete)
+        """Queued for the writer thread: returns at once and never raises for the database.
+
+        ``tokens``: the reply's tokens so far (``None`` keeps the stored ones)."""
+        self.writer.update_message(message_id, content, stats, finish_reason, complete, tokens)
 
     def _path(self, conversation_id: int) -> list[sqlite3.Row]:
         """The rows of the branch on screen, first to last (pending deletes left out)."""
@@ -334,13 +344,15 @@ class Store:
         found = []
         for r in path:
             content, stats, finish, complete = r["content"], json.loads(r["stats"] or "{}"), r["finish_reason"], r["complete"]
+            probs = r["token_probs"]
             if r["id"] in pending:
                 u = pending[r["id"]]
                 content, finish, complete = u.content, u.finish_reason, u.complete
                 stats = u.stats if u.stats is not None else stats
+                probs = u.tokens if u.tokens is not None else probs
             found.append(StoredMessage(r["id"], r["conversation_id"], r["role"], content, r["model"], stats,
                                        finish, bool(complete), tuple(attached.get(r["id"], ())), r["parent_id"],
-                                       tuple(siblings.get(r["parent_id"], (r["id"],))), r["origin"]))
+                                       tuple(siblings.get(r["parent_id"], (r["id"],))), r["origin"], probs))
         return found
 
     def delete_messages_from(self, conversation_id: int, message_id: int) -> None:

@@ -13,6 +13,9 @@ survives an upgrade.
 - 2: where each reply ran. ``messages.origin`` is the model's path: a local model folder,
   or ``remote://<provider>/<model>`` for a reply from a remote server. Replies written
   before it keep "" (they all ran on this machine: Hearth had no remote models then).
+- 3: token probabilities. ``messages.token_probs`` holds a reply's tokens with their
+  log-probabilities and top alternatives, as compact JSON (see app/token_probs.py); NULL
+  for messages written before it and for user messages, which the view shows unshaded.
 """
 
 from __future__ import annotations
@@ -61,6 +64,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     (  # 1 -> 2: where each reply ran
         "ALTER TABLE messages ADD COLUMN origin TEXT NOT NULL DEFAULT ''",
+    ),
+    (  # 2 -> 3: token probabilities
+        "ALTER TABLE messages ADD COLUMN token_probs TEXT",
     ),
 )
 

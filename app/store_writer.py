@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.token_probs import ReplyToken, encode
+
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 2.0  # how soon a failed write is tried again when nothing new arrives
@@ -37,6 +39,7 @@ class PendingUpdate:
     finish_reason: str | None
     complete: bool
     deleted: bool = False  # drop the row instead
+    tokens: tuple[ReplyToken, ...] | None = None  # None: keep the stored ones; encoded on the writer thread
 
 
 class StoreWriter:
@@ -56,14 +59,16 @@ class StoreWriter:
 
     # -- called from the GUI thread ------------------------------------------------------
     def update_message(self, message_id: int, content: str, stats: dict[str, Any] | None = None,
-                       finish_reason: str | None = None, complete: bool = False) -> None:
+                       finish_reason: str | None = None, complete: bool = False,
+                       tokens: tuple[ReplyToken, ...] | None = None) -> None:
         with self._cond:
             old = self._pending.get(message_id)
             if old is not None and old.deleted:
                 return  # already on its way out
-            if stats is None and old is not None:
-                stats = old.stats  # the database's COALESCE, applied before it gets there
-            self._pending[message_id] = PendingUpdate(content, stats, finish_reason, complete)
+            if old is not None:  # the database's COALESCE, applied before it gets there
+                stats = old.stats if stats is None else stats
+                tokens = old.tokens if tokens is None else tokens
+            self._pending[message_id] = PendingUpdate(content, stats, finish_reason, complete, tokens=tokens)
             self._cond.notify_all()
 
     def delete_message(self, message_id: int) -> None:
@@ -185,10 +190,10 @@ def _write(db: sqlite3.Connection, take: Callable[[], dict[int, PendingUpdate]])
                 db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
                 continue
             db.execute(
-                "UPDATE messages SET content = ?, stats = COALESCE(?, stats), finish_reason = ?, complete = ? "
-                "WHERE id = ?",
+                "UPDATE messages SET content = ?, stats = COALESCE(?, stats), finish_reason = ?, complete = ?, "
+                "token_probs = COALESCE(?, token_probs) WHERE id = ?",
                 (u.content, json.dumps(u.stats) if u.stats is not None else None, u.finish_reason,
-                 int(u.complete), message_id),
+                 int(u.complete), encode(u.tokens) if u.tokens is not None else None, message_id),
             )
         db.execute("COMMIT")
     except BaseException:

@@ -33,6 +33,7 @@ class GenerationRequest:
     context_length: int = 4096
     cancel: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
     continues: bool = False  # the last turn is an unfinished reply to carry on (Continue)
+    prefix_ids: tuple[int, ...] | None = None  # with ``continues``: that reply's exact ids (a branch)
 
 
 @dataclass(frozen=True)

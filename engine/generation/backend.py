@@ -35,8 +35,10 @@ class Backend(Protocol):
         cancel: threading.Event,
         on_prefill: PrefillCallback,
         continue_last: bool = False,
+        prefix_ids: Sequence[int] | None = None,
     ) -> Iterator[GenerationEvent]:
-        """``continue_last``: the last message is an unfinished reply to carry on."""
+        """``continue_last``: the last message is an unfinished reply to carry on; ``prefix_ids``
+        its exact token ids, where the backend can use them (a branch from a chosen token)."""
         ...
 
     def count_tokens(self, text: str) -> int: ...
@@ -137,6 +139,7 @@ class EngineBackend:
         cancel: threading.Event,
         on_prefill: PrefillCallback,
         continue_last: bool = False,
+        prefix_ids: Sequence[int] | None = None,
     ) -> Iterator[GenerationEvent]:
         from engine.core.errors import ModelLoadError
         from engine.generation.chat import stream_chat
@@ -144,7 +147,8 @@ class EngineBackend:
         model = self.model
         if model is None:
             raise ModelLoadError("No model is loaded. Pick a model and press Load.")
-        return stream_chat(model, list(messages), params, policy, cancel, on_prefill, continue_last, self.proposer)
+        return stream_chat(model, list(messages), params, policy, cancel, on_prefill, continue_last, self.proposer,
+                           prefix_ids)
 
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text``; safe from any thread (the jobs thread counts documents).

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Iterator, Sequence
+from collections.abc import Sequence as Ids
 from dataclasses import dataclass
 
 from engine.core.errors import ContextOverflowError
@@ -160,15 +161,17 @@ def stream_chat(
     on_prefill: ProgressCallback | None = None,
     continue_last: bool = False,
     proposer: Proposer | None = None,
+    prefix_ids: Ids[int] | None = None,
 ) -> Iterator[GenerationEvent]:
     """Answer the last message of ``messages``; events report any messages dropped.
 
     With ``continue_last`` the last message is the assistant's unfinished reply (it hit
     max tokens): the prompt ends inside that reply, so the model carries on where it stopped.
-    With a ``proposer`` the reply is decoded speculatively.
+    ``prefix_ids`` are that reply's exact token ids, used instead of encoding its text (see
+    ``fit_reply_prompt``). With a ``proposer`` the reply is decoded speculatively.
     """
     params = params or SamplingParams()
-    prompt = fit_reply_prompt(model, messages, params, policy, cancel, continue_last)
+    prompt = fit_reply_prompt(model, messages, params, policy, cancel, continue_last, prefix_ids)
     if prompt is None:
         return
     ids, fitted = prompt
@@ -189,17 +192,24 @@ def fit_reply_prompt(
     policy: OverflowPolicy,
     cancel: threading.Event | None,
     continue_last: bool = False,
+    prefix_ids: Ids[int] | None = None,
 ) -> tuple[list[int], FittedPrompt] | None:
     """The prompt ids for answering ``messages`` under ``policy``; None if cancelled while templating.
 
-    With ``continue_last`` the ids end inside the assistant's unfinished last message.
+    With ``continue_last`` the ids end inside the assistant's unfinished last message: its
+    ``prefix_ids`` if given, else its text encoded. Encoding a reply's text can split it into
+    other tokens than the model wrote (and a branch from a chosen token must end on that
+    token), so a caller that kept the reply's ids passes them: the prompt then matches
+    the cache token for token and only what changed is fed again.
     """
     context = model.runner.context_length
     partial: list[int] = []
+    if prefix_ids is not None and not continue_last:
+        raise ValueError("prefix_ids are the ids of the unfinished last reply: they need continue_last")
     if continue_last:
         if not messages or messages[-1]["role"] != "assistant":
             raise ValueError("continue_last needs the assistant's unfinished reply as the last message")
-        partial = model.codec.encode(messages[-1]["content"])
+        partial = list(prefix_ids) if prefix_ids is not None else model.codec.encode(messages[-1]["content"])
         messages = messages[:-1]
     try:
         with cancel_scope(cancel):  # a template stuck in a loop must not outlast a Stop

@@ -102,8 +102,10 @@ class RemoteBackend:
         cancel: threading.Event,
         on_prefill: Callable[[Any], None],
         continue_last: bool = False,
+        prefix_ids: Sequence[int] | None = None,
     ) -> Iterator[GenerationEvent]:
-        """Stream a reply; ``policy`` and ``on_prefill`` have no effect (the server owns its context).
+        """Stream a reply; ``policy``, ``on_prefill`` and ``prefix_ids`` have no effect (the server owns
+        its context and its tokenizer: an unfinished reply is continued from its text).
 
         The first event carries a notice listing ignored settings the first time a
         given set is used with this model. A prompt too long for the server's

@@ -111,11 +111,12 @@ class ServingBackend(EngineBackend):
         cancel: threading.Event,
         on_prefill: PrefillCallback,
         continue_last: bool = False,
+        prefix_ids: Sequence[int] | None = None,
     ) -> Iterator[GenerationEvent]:
         server = self._server
         if server is None:
-            return super().stream(messages, params, policy, cancel, on_prefill, continue_last)
-        return stream_through(server.scheduler, list(messages), params, policy, cancel, continue_last)
+            return super().stream(messages, params, policy, cancel, on_prefill, continue_last, prefix_ids)
+        return stream_through(server.scheduler, list(messages), params, policy, cancel, continue_last, prefix_ids)
 
 
 def stream_through(
@@ -125,11 +126,12 @@ def stream_through(
     policy: OverflowPolicy,
     cancel: threading.Event,
     continue_last: bool = False,
+    prefix_ids: Sequence[int] | None = None,
 ) -> Iterator[GenerationEvent]:
     """Answer ``messages`` as one of the scheduler's sequences (fitted as ``stream_chat`` fits them)."""
     from engine.generation.chat import fit_reply_prompt
 
-    prompt = fit_reply_prompt(scheduler.model, messages, params, policy, cancel, continue_last)
+    prompt = fit_reply_prompt(scheduler.model, messages, params, policy, cancel, continue_last, prefix_ids)
     if prompt is None:
         return
     ids, fitted = prompt

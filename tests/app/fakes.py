@@ -64,9 +64,10 @@ class ScriptedBackend:
         return "\n".join(f"{m['role']}: {m['content']}" for m in messages)
 
     def stream(self, messages, params: SamplingParams, policy, cancel: threading.Event, on_prefill,
-               continue_last: bool = False) -> Iterator[GenerationEvent]:
+               continue_last: bool = False, prefix_ids=None) -> Iterator[GenerationEvent]:
         self.calls.append(("stream", tuple(messages), params, policy))
         self.continued = continue_last
+        self.prefix_ids = prefix_ids
         if self.fail_stream:
             from engine.core.errors import ContextOverflowError
 
