@@ -77,6 +77,7 @@ def measure_budget(
     count = count_tokens or (lambda text: len(codec.encode(text)))
     composed = compose(system_prompt, turns, count, context, params.max_new_tokens)
     reserve = reply_reserve(params, context)
+    refusal = ""
     try:
         fitted: FittedPrompt | None = fit_messages(codec, composed.messages, context, reserve, policy)
     except ContextOverflowError as exc:
