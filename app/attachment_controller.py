@@ -59,7 +59,7 @@ class AttachmentController(QObject):
 
     def update_budget_note(self) -> None:
         docs = self.composer.ready_documents()
-        if not docs:
+        if not docs or self.composer.budget_bar.budget is not None:  # the bar shows the real counts
             self.composer.show_budget_note("")
             return
         total = sum(a.tokens for a in docs)

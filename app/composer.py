@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.budget_bar import BudgetBar
 from engine.documents import Document
 
 
@@ -91,6 +92,7 @@ class Composer(QWidget):
     stop_requested = Signal()
     attach_requested = Signal()
     attachment_removed = Signal(int)
+    attachments_changed = Signal()  # added, read, removed or cleared
     edit_cancelled = Signal()
     edit_last_requested = Signal()
 
@@ -104,6 +106,8 @@ class Composer(QWidget):
         self.edit_banner.setObjectName("EditBanner")
         self.edit_banner.setVisible(False)
         outer.addWidget(self.edit_banner)
+        self.budget_bar = BudgetBar()  # filled by app/budget_controller.py
+        outer.addWidget(self.budget_bar)
         self.budget_note = QLabel("")
         self.budget_note.setObjectName("BudgetNote")
         self.budget_note.setWordWrap(True)
@@ -217,12 +221,14 @@ class Composer(QWidget):
         if item.request_id in self._chips:
             self._chips[item.request_id].update_item(item)
             self._refresh_send()
+            self.attachments_changed.emit()
             return
         chip = Chip(item)
         chip.removed.connect(self.remove_attachment)
         self._chips[item.request_id] = chip
         self.chip_row.insertWidget(self.chip_row.count() - 1, chip)
         self._refresh_send()
+        self.attachments_changed.emit()
 
     def remove_attachment(self, request_id: int) -> None:
         self.attachments.pop(request_id, None)
@@ -232,6 +238,7 @@ class Composer(QWidget):
             chip.deleteLater()
         self._refresh_send()
         self.attachment_removed.emit(request_id)
+        self.attachments_changed.emit()
 
     def ready_documents(self) -> list[PendingAttachment]:
         return [a for a in self.attachments.values() if a.document is not None]
@@ -248,6 +255,7 @@ class Composer(QWidget):
         self.attachments.clear()
         self._refresh_send()
         self.show_budget_note("")
+        self.attachments_changed.emit()
 
     def show_budget_note(self, text: str) -> None:
         self.budget_note.setText(text)

@@ -30,6 +30,7 @@ from app import theme
 from engine.generation.backend import Backend
 from app.attachment_controller import AttachmentController
 from app.bridge import Bridge, Failure
+from app.budget_controller import BudgetController
 from app.chat_controller import ChatController
 from app.chat_view import ChatView
 from app.chat_menu import install_chat_menu
@@ -90,6 +91,7 @@ class MainWindow(QMainWindow):
         self.speculation = SpeculationController(self.session, self.bridge, lambda: self.settings, save,
                                                  self.settings_panel.speculation, self.models, self)
         self.remote = RemoteController(self.models, self.chat.add_notice, self)
+        self.budget = BudgetController.for_window(self)  # the context-budget bar above the composer
         self._connect()
         install_shortcuts(self, self.conversations.list, {
             "new_chat": self.chats.new_chat, "find": self.conversations.focus_search,
@@ -337,6 +339,7 @@ class MainWindow(QMainWindow):
         self._shut = True
         self.chats.save_partial()
         self.server.shutdown()  # the server first: its streams end cleanly, then the workers stop
+        self.budget.shutdown()
         self.bridge.shutdown()
         self.settings.window = window_state(self)
         self.settings_control.save()

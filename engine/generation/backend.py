@@ -173,6 +173,26 @@ class EngineBackend:
             return ""
         return model.codec.render_chat(list(messages))
 
+    def context_budget(
+        self,
+        system_prompt: str,
+        turns: Sequence[Any],
+        params: SamplingParams,
+        policy: OverflowPolicy,
+        count_tokens: Callable[[str], int] | None = None,
+    ) -> Any:
+        """How sending ``turns[-1]`` would split the context (a ``ContextBudget``); None without a model.
+
+        Safe from any thread, like ``count_tokens``. See ``engine.generation.budget``.
+        """
+        from engine.generation.budget import measure_budget
+
+        model = self.model  # read once, as in count_tokens
+        if model is None:
+            return None
+        context = model.runner.context_length
+        return measure_budget(model.codec, system_prompt, turns, context, params, policy, count_tokens)
+
 
 def read_info(folder: str | Path) -> ModelInfo:
     """Validate a model folder and describe it (reads the graph: call off the GUI thread)."""

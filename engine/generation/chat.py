@@ -32,11 +32,15 @@ _FIT_ATTEMPTS = 8
 
 @dataclass(frozen=True)
 class FittedPrompt:
-    """The token ids to send, and what the overflow policy removed to get them."""
+    """The token ids to send, and what the overflow policy removed to get them.
+
+    ``messages`` are the messages the ids were templated from (after any drop or cut).
+    """
 
     ids: list[int]
     dropped_messages: int = 0
     truncated_tokens: int = 0
+    messages: tuple[Message, ...] = ()
 
 
 def reply_reserve(params: SamplingParams, context: int) -> int:
@@ -50,10 +54,10 @@ def fit_messages(
     """Template ``messages`` and make them fit ``context - reserve`` tokens under ``policy``."""
     ids = codec.encode_chat(messages)
     if len(ids) + reserve <= context:
-        return FittedPrompt(ids)
+        return FittedPrompt(ids, messages=tuple(messages))
     if policy == "stop":
         if len(ids) < context:
-            return FittedPrompt(ids)  # fits, with less room for the reply
+            return FittedPrompt(ids, messages=tuple(messages))  # fits, with less room for the reply
         raise ContextOverflowError(
             f"This chat is {len(ids)} tokens and the context holds {context}. "
             "Start a new chat, raise the context length, or pick another overflow policy in settings."
@@ -79,10 +83,10 @@ def _drop_oldest(codec: TextCodec, messages: list[Message], budget: int) -> Fitt
             dropped += 1
         ids = codec.encode_chat(system + rest)
         if len(ids) <= budget:
-            return FittedPrompt(ids, dropped_messages=dropped)
+            return FittedPrompt(ids, dropped_messages=dropped, messages=tuple(system + rest))
     ids = codec.encode_chat(system + rest)
     if len(ids) <= budget:
-        return FittedPrompt(ids, dropped_messages=dropped)
+        return FittedPrompt(ids, dropped_messages=dropped, messages=tuple(system + rest))
     # The last message alone is too long: cut its middle rather than fail.
     fitted = _truncate_middle(codec, system + rest, ids, budget)
     return dataclasses.replace(fitted, dropped_messages=dropped)
@@ -108,9 +112,10 @@ def _truncate_middle(codec: TextCodec, messages: Sequence[Message], ids: list[in
         cut = _cut_contents(codec, messages, contents, first, excess)
         if cut is None:
             break
-        kept = codec.encode_chat([{**m, "content": c} for m, c in zip(messages, cut)])
+        shortened = tuple({**m, "content": c} for m, c in zip(messages, cut))
+        kept = codec.encode_chat(shortened)
         if len(kept) <= budget:
-            return FittedPrompt(kept, truncated_tokens=len(ids) - len(kept))
+            return FittedPrompt(kept, truncated_tokens=len(ids) - len(kept), messages=shortened)
         # Re-encoding at the cut and the marker cost a few tokens more than counted.
         excess += len(kept) - budget + 2
     raise ContextOverflowError(
