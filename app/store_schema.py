@@ -13,6 +13,10 @@ survives an upgrade.
 - 2: where each reply ran. ``messages.origin`` is the model's path: a local model folder,
   or ``remote://<provider>/<model>`` for a reply from a remote server. Replies written
   before it keep "" (they all ran on this machine: Hearth had no remote models then).
+- 3: benchmark history. ``bench_runs`` holds one row per press of Run (when, how many
+  rounds and new tokens, and whether it finished, was cancelled or failed);
+  ``bench_results`` one row per configuration and case (see engine/report/results.py),
+  written as each configuration finishes, so a cancelled run keeps what it measured.
 """
 
 from __future__ import annotations
@@ -61,6 +65,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     (  # 1 -> 2: where each reply ran
         "ALTER TABLE messages ADD COLUMN origin TEXT NOT NULL DEFAULT ''",
+    ),
+    (  # 2 -> 3: benchmark history
+        "CREATE TABLE bench_runs (id INTEGER PRIMARY KEY, created REAL NOT NULL, "
+        "status TEXT NOT NULL DEFAULT 'running')",
+        "CREATE TABLE bench_results (id INTEGER PRIMARY KEY, "
+        "run_id INTEGER NOT NULL REFERENCES bench_runs(id) ON DELETE CASCADE, "
+        "model TEXT NOT NULL, folder TEXT NOT NULL DEFAULT '', precision TEXT NOT NULL, provider TEXT NOT NULL, "
+        "threads INTEGER, case_name TEXT NOT NULL, prompt_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL, "
+        "ttft_ms REAL, prefill_tps REAL, decode_tps REAL, peak_rss_mb REAL, "
+        "rounds INTEGER NOT NULL, new_tokens INTEGER NOT NULL)",
+        "CREATE INDEX bench_results_by_run ON bench_results(run_id, id)",
     ),
 )
 
