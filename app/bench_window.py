@@ -113,11 +113,11 @@ class BenchmarkWindow(QWidget):
         results_layout.addLayout(exports)
         self.run_list = QListWidget()
         self.run_list.currentItemChanged.connect(self._on_run_list_current_changed)
-        self.metric = QComboBox()
+        self.figure_box = QComboBox()
         for m in METRICS:
-            self.metric.addItem(f"{m.title} ({m.unit})", m.key)
-        self.metric.setCurrentIndex(2)  # decode tok/s
-        self.metric.currentIndexChanged.connect(lambda _i: self._draw_history())
+            self.figure_box.addItem(f"{m.title} ({m.unit})", m.key)
+        self.figure_box.setCurrentIndex(2)  # decode tok/s
+        self.figure_box.currentIndexChanged.connect(lambda _i: self._draw_history())
         self.delete_button = QPushButton("Delete run")
         self.delete_button.clicked.connect(self._on_delete_clicked)
         self.history_chart = ChartView()
@@ -128,7 +128,7 @@ class BenchmarkWindow(QWidget):
         side.addWidget(self.run_list, 1)
         side.addWidget(self.delete_button)
         side.addWidget(QLabel("Figure"))
-        side.addWidget(self.metric)
+        side.addWidget(self.figure_box)
         history_layout.addLayout(side)
         history_layout.addWidget(self.history_chart, 1)
         self.tabs = QTabWidget()
@@ -197,9 +197,11 @@ class BenchmarkWindow(QWidget):
                 self.history.end_run(run_id, status)
             except sqlite3.Error as exc:
                 log.warning("could not mark the benchmark run %s: %s", status, exc)
-        if status != "failed" or not self.status.text().endswith(tuple("abcdefghijklmnopqrstuvwxyz.")):
-            self.status.setText({"finished": "Finished.", "cancelled": "Cancelled: the finished configurations "
-                                 "are kept.", "failed": "Every configuration failed."}[status])
+        if status == "failed":  # the last failure's message stays above
+            self.status.setText(f"Every configuration failed. {self.status.text()}")
+        else:
+            self.status.setText("Finished." if status == "finished" else
+                                "Cancelled: the configurations that finished are kept.")
         if status == "finished":
             self.progress.setValue(1000)
         self._set_running(False)
@@ -234,7 +236,7 @@ class BenchmarkWindow(QWidget):
 
     def _draw_history(self) -> None:
         runs = [(run.when(), self.history.results(run.id)) for run in self.history_runs[-12:]]
-        scene = history_scene(runs, self.metric.currentData() or "decode_tps", dark=self._dark())
+        scene = history_scene(runs, self.figure_box.currentData() or "decode_tps", dark=self._dark())
         self.history_chart.show_svg(svg.to_svg(scene))
 
     def show_run(self, run_id: int) -> None:

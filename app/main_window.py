@@ -29,6 +29,7 @@ from app import settings as settings_io
 from app import theme
 from engine.generation.backend import Backend
 from app.attachment_controller import AttachmentController
+from app.bench_launcher import BenchLauncher
 from app.bridge import Bridge, Failure
 from app.chat_controller import ChatController
 from app.chat_view import ChatView
@@ -93,6 +94,7 @@ class MainWindow(QMainWindow):
             "delete_chat": self.chats.delete_selected})
         self.drop_overlay = DropOverlay(self)
         install_chat_menu(self)
+        self.benchmark = BenchLauncher(self)
         self.dark = theme.apply(QApplication.instance()) if QApplication.instance() else False  # type: ignore[arg-type]
         self.chat.set_dark(self.dark)
         QApplication.styleHints().colorSchemeChanged.connect(self._on_color_scheme_changed)
@@ -387,6 +389,7 @@ class MainWindow(QMainWindow):
             return
         self._shut = True
         self.chats.save_partial()
+        self.benchmark.shutdown()
         self.server.shutdown()  # the server first: its streams end cleanly, then the workers stop
         self.bridge.shutdown()
         self.settings.window = window_state(self)

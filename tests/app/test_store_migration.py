@@ -65,7 +65,7 @@ def test_a_database_from_before_versions_opens_with_its_history_intact(tmp_path)
     path = tmp_path / "conversations.sqlite3"
     _old_database(path)
     store = Store(path)
-    assert version_of(store.db) == VERSION == 2
+    assert version_of(store.db) == VERSION
     assert [(c.id, c.title) for c in store.conversations()] == [(1, "Trip plans"), (2, "Recipes")]
     trip = store.messages(1)
     assert [(m.role, m.content) for m in trip] == [
@@ -80,7 +80,7 @@ def test_a_database_from_before_versions_opens_with_its_history_intact(tmp_path)
     assert [m.id for m in store.messages(1)][-1] == new and store.messages(1)[-1].versions == (trip[3].id, new)
     store.close()
     reopened = Store(path)  # a second open runs no migration again
-    assert version_of(reopened.db) == 2 and len(reopened.messages(1)) == 4
+    assert version_of(reopened.db) == VERSION and len(reopened.messages(1)) == 4
     reopened.close()
 
 
@@ -125,7 +125,7 @@ def test_a_version_1_database_keeps_its_history_and_records_where_new_replies_ra
     path = tmp_path / "conversations.sqlite3"
     _version_1_database(path)
     store = Store(path)
-    assert version_of(store.db) == VERSION == 2
+    assert version_of(store.db) == VERSION
     trip = store.messages(1)
     assert [m.content for m in trip] == ["what should I pack?", "A towel.", "and for rain?", "Boots."]
     assert trip[-1].versions == (6, 7) and trip[1].stats == {"decode_tps": 40.0}
@@ -136,7 +136,7 @@ def test_a_version_1_database_keeps_its_history_and_records_where_new_replies_ra
     again = store.restart_reply(1, sent.reply_id, "SmolLM2", origin="/models/SmolLM2")
     store.close()
     reopened = Store(path)
-    assert version_of(reopened.db) == 2
+    assert version_of(reopened.db) == VERSION
     last = reopened.messages(1)[-1]
     assert last.id == again and last.origin == "/models/SmolLM2"
     assert last.versions == (sent.reply_id, again)
