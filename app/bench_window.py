@@ -39,6 +39,7 @@ from app.bench_setup import BenchSetup
 from engine.report import png, svg
 from engine.report.bench_chart import METRICS, bench_scene, history_scene, subtitle_of
 from engine.report.results import BenchRow, to_csv, to_json
+from engine.report.scene import Scene
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ class BenchmarkWindow(QWidget):
             self.export_buttons[kind] = button
         results_layout.addLayout(exports)
         self.run_list = QListWidget()
+        self.run_list.setMaximumWidth(250)  # the chart gets the rest
         self.run_list.currentItemChanged.connect(self._on_run_list_current_changed)
         self.figure_box = QComboBox()
         for m in METRICS:
@@ -188,7 +190,8 @@ class BenchmarkWindow(QWidget):
         self._draw()
 
     def _on_worker_config_failed(self, config: BenchConfig, message: str) -> None:
-        self.status.setText(f"{Path(config.folder).name} on {config.provider} failed: {message.splitlines()[-1]}")
+        last = (message.splitlines() or [""])[-1]
+        self.status.setText(f"{Path(config.folder).name} on {config.provider} failed: {last}")
 
     def _on_worker_run_finished(self, status: str) -> None:
         run_id, self._run_id = self._run_id, None
@@ -209,7 +212,8 @@ class BenchmarkWindow(QWidget):
         self.run_ended.emit(status)
 
     # -- charts -----------------------------------------------------------------------
-    def scene(self):  # -> Scene
+    def scene(self) -> Scene:
+        """The shown run's chart, as the engine draws it for the CLI too."""
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(self._started)) if self._started else ""
         return bench_scene(self.rows, "Hearth benchmark", subtitle_of(self.rows, when), dark=self._dark())
 
