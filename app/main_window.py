@@ -29,6 +29,7 @@ from app import settings as settings_io
 from app import theme
 from engine.generation.backend import Backend
 from app.attachment_controller import AttachmentController
+from app.bench_launcher import BenchLauncher
 from app.bridge import Bridge, Failure
 from app.budget_controller import BudgetController
 from app.chat_controller import ChatController
@@ -101,6 +102,7 @@ class MainWindow(QMainWindow):
         self.drop_overlay = DropOverlay(self)
         install_chat_menu(self)
         install_view_menu(self)
+        self.benchmark = BenchLauncher(self)
         self.dark = theme.apply(QApplication.instance()) if QApplication.instance() else False  # type: ignore[arg-type]
         self.chat.set_dark(self.dark)
         QApplication.styleHints().colorSchemeChanged.connect(self._on_color_scheme_changed)
@@ -338,6 +340,7 @@ class MainWindow(QMainWindow):
             return
         self._shut = True
         self.chats.save_partial()
+        self.benchmark.shutdown()
         self.server.shutdown()  # the server first: its streams end cleanly, then the workers stop
         self.budget.shutdown()
         self.bridge.shutdown()

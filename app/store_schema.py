@@ -16,6 +16,10 @@ survives an upgrade.
 - 3: token probabilities. ``messages.token_probs`` holds a reply's tokens with their
   log-probabilities and top alternatives, as compact JSON (see app/token_probs.py); NULL
   for messages written before it and for user messages, which the view shows unshaded.
+- 4: benchmark history. ``bench_runs`` holds one row per press of Run (when, how many
+  rounds and new tokens, and whether it finished, was cancelled or failed);
+  ``bench_results`` one row per configuration and case (see engine/report/results.py),
+  written as each configuration finishes, so a cancelled run keeps what it measured.
 """
 
 from __future__ import annotations
@@ -67,6 +71,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     (  # 2 -> 3: token probabilities
         "ALTER TABLE messages ADD COLUMN token_probs TEXT",
+    ),
+    (  # 3 -> 4: benchmark history
+        "CREATE TABLE bench_runs (id INTEGER PRIMARY KEY, created REAL NOT NULL, "
+        "status TEXT NOT NULL DEFAULT 'running')",
+        "CREATE TABLE bench_results (id INTEGER PRIMARY KEY, "
+        "run_id INTEGER NOT NULL REFERENCES bench_runs(id) ON DELETE CASCADE, "
+        "model TEXT NOT NULL, folder TEXT NOT NULL DEFAULT '', precision TEXT NOT NULL, provider TEXT NOT NULL, "
+        "threads INTEGER, case_name TEXT NOT NULL, prompt_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL, "
+        "ttft_ms REAL, prefill_tps REAL, decode_tps REAL, peak_rss_mb REAL, "
+        "rounds INTEGER NOT NULL, new_tokens INTEGER NOT NULL)",
+        "CREATE INDEX bench_results_by_run ON bench_results(run_id, id)",
     ),
 )
 

@@ -202,12 +202,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from engine.generation.benchmark import run_engine_bench
 
     model = _load(args)
-    result = run_engine_bench(model, rounds=args.rounds, new_tokens=args.new_tokens)
+    result = run_engine_bench(model, rounds=args.rounds, new_tokens=args.new_tokens,
+                              progress=_print_bench_progress if args.progress else None)
+    result.update(threads=args.threads, rounds=args.rounds, new_tokens=args.new_tokens)
     text = json.dumps(result, indent=2)
     if args.json:
         Path(args.json).write_text(text + "\n", encoding="utf-8")
     print(text)
+    if args.chart:
+        from engine.report.bench_chart import bench_scene, subtitle_of
+        from engine.report import write_chart
+        from engine.report.results import rows_of
+
+        rows = rows_of(result)
+        write_chart(bench_scene(rows, "Hearth benchmark", subtitle_of(rows)), args.chart)
+        print(f"chart: {args.chart}", file=sys.stderr)
     return 0
+
+
+def _print_bench_progress(done: int, total: int, what: str) -> None:
+    # The "[ 42%] stage" form the app's job runner reads (as convert prints).
+    print(f"[{100 * done // max(total, 1):3d}%] {what}", file=sys.stderr, flush=True)
 
 
 def cmd_eval_ppl(args: argparse.Namespace) -> int:
@@ -270,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--new-tokens", type=int, default=128)
     p.add_argument("--json", help="write the results here")
+    p.add_argument("--chart", metavar="F", help="draw the results as a bar chart: F.png or F.svg")
+    p.add_argument("--progress", action="store_true", help="print one '[ NN%%] case' line per run on stderr")
     _add_model_args(p)
     p.set_defaults(func=cmd_bench)
 

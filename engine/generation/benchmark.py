@@ -2,13 +2,19 @@
 
 Prompts are fixed text rendered with the model's chat template, so every engine
 gets the same token ids. Decoding is greedy with EOS ignored, exactly N new tokens.
+
+Three cases: the short and long prompts from a cold cache, and a chat turn that follows
+a first exchange and finds that exchange still in the KV cache (prefix reuse), so it
+prefills only its new tokens. Peak memory is this process's high-water mark (VmHWM), so
+one process per configuration gives each its own figure (``hearth-cli bench`` is one).
 """
 
 from __future__ import annotations
 
 import statistics
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from engine.core.events import SamplingParams
 from engine.generation.generate import stream_generate
@@ -42,6 +48,11 @@ PASSAGE = (
     "if the old habit of sitting together in the warm light has never quite left us."
 )
 LONG_QUESTION = PASSAGE + "\n\nSummarize the passage above in a few sentences."
+FOLLOW_UP = "Now say the same thing again, in plain prose, for a child."
+
+CASES = ("short", "long", "chat")
+# (runs done, runs in all, what runs next): one call per timed run, and one before the first.
+Progress = Callable[[int, int, str], None]
 
 
 def prompt_ids(model: LoadedModel, question: str) -> list[int]:
@@ -68,21 +79,68 @@ def time_one(model: LoadedModel, ids: Sequence[int], new_tokens: int, cold: bool
     return {
         "ttft_ms": (first - start) * 1000,
         "decode_tps": (len(tokens) - 1) / (end - first) if len(tokens) > 1 else 0.0,
+        "prefill_tps": last.prefill_tps or 0.0,
         "tokens": len(tokens),
         "cached_tokens": last.cached_tokens,
         "ids": tokens,
     }
 
 
-def run_engine_bench(model: LoadedModel, rounds: int = 5, new_tokens: int = 128) -> dict:
-    """Medians over ``rounds`` cold runs of the short and long prompts."""
+def time_chat_turn(model: LoadedModel, new_tokens: int) -> tuple[list[int], dict]:
+    """A first exchange from a cold cache, then a follow-up turn timed on the warm cache.
+
+    Returns the follow-up's prompt ids and its figures; ``cached_tokens`` says how much of
+    the first exchange the cache kept.
+    """
+    first = time_one(model, prompt_ids(model, SHORT_QUESTION), new_tokens)
+    reply = model.codec.decode(first["ids"])
+    ids = model.codec.encode_chat([{"role": "user", "content": SHORT_QUESTION},
+                                   {"role": "assistant", "content": reply},
+                                   {"role": "user", "content": FOLLOW_UP}])
+    return ids, time_one(model, ids, new_tokens, cold=False)
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory so far, in MiB (None where the OS won't say)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB elsewhere
+
+
+def run_engine_bench(model: LoadedModel, rounds: int = 5, new_tokens: int = 128,
+                     progress: Progress | None = None) -> dict:
+    """Medians over ``rounds`` runs of each case (short, long, chat), and the peak memory.
+
+    The keys ``hearth-cli bench`` has always printed come first, in their old order;
+    ``prefill_tps``, ``cached_tokens``, the ``chat`` case and ``peak_rss_mb`` follow them.
+    """
     result: dict = {"model": model.info.name, "precision": model.info.precision, "provider": model.report.provider}
-    for name, question in (("short", SHORT_QUESTION), ("long", LONG_QUESTION)):
-        ids = prompt_ids(model, question)
-        runs = [time_one(model, ids, new_tokens) for _ in range(rounds)]
+    total = rounds * len(CASES)
+    done = 0
+    for name in CASES:
+        runs = []
+        ids: Sequence[int] = ()
+        for round_ in range(rounds):
+            if progress is not None:
+                progress(done, total, f"{name} prompt, round {round_ + 1}/{rounds}")
+            if name == "chat":
+                ids, run = time_chat_turn(model, new_tokens)
+            else:
+                ids = prompt_ids(model, SHORT_QUESTION if name == "short" else LONG_QUESTION)
+                run = time_one(model, ids, new_tokens)
+            runs.append(run)
+            done += 1
         result[name] = {
             "prompt_tokens": len(ids),
             "ttft_ms": statistics.median(r["ttft_ms"] for r in runs),
             "decode_tps": statistics.median(r["decode_tps"] for r in runs),
+            "prefill_tps": statistics.median(r["prefill_tps"] for r in runs),
+            "cached_tokens": min(r["cached_tokens"] for r in runs),
         }
+    if progress is not None:
+        progress(done, total, "done")
+    result["peak_rss_mb"] = peak_rss_mb()
     return result
