@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from engine.cli import remote_commands
+from engine.cli.repl import user_lines
 from engine.core.errors import EngineError, ModelLoadError
 from engine.core.events import GenerationEvent, LoadOptions, SamplingParams
 from engine.core.limits import SAMPLING_LIMITS
@@ -179,14 +180,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     model = _load(args)
     session = ChatSession(model, args.system or "", policy=args.overflow)
     print("Hearth chat. /regen answers again, /exit quits.", file=sys.stderr)
-    while True:
-        try:
-            line = input("> ")
-        except (EOFError, KeyboardInterrupt):
-            print(file=sys.stderr)
-            return 0
-        if line.strip() in ("/exit", "/quit"):
-            return 0
+    for line in user_lines():
         cancel = threading.Event()
         events = session.regenerate(_sampling(args), cancel=cancel) if line.strip() == "/regen" else session.send(
             line, _sampling(args), cancel=cancel
@@ -196,6 +190,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             cancel.set()
             print("\n[stopped]", file=sys.stderr)
+    return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from engine.cli.repl import user_lines
 from engine.core.errors import EngineError
 from engine.core.events import GenerationEvent
 from engine.remote import providers as pv
@@ -123,14 +124,7 @@ def chat(args: argparse.Namespace) -> int:
     messages = [{"role": "system", "content": args.system}] if args.system else []
     print(f"Hearth chat with {backend.model.id if backend.model else '?'} on {backend.device}. /exit quits.",
           file=sys.stderr)
-    while True:
-        try:
-            line = input("> ")
-        except (EOFError, KeyboardInterrupt):
-            print(file=sys.stderr)
-            return 0
-        if line.strip() in ("/exit", "/quit"):
-            return 0
+    for line in user_lines():
         messages.append({"role": "user", "content": line})
         cancel, reply = threading.Event(), []
         try:
@@ -143,6 +137,7 @@ def chat(args: argparse.Namespace) -> int:
             messages.pop()
             continue
         messages.append({"role": "assistant", "content": "".join(reply)})  # a partial reply is kept too
+    return 0
 
 
 def _params(args: argparse.Namespace):
