@@ -66,12 +66,16 @@ def _sampling(args: argparse.Namespace) -> SamplingParams:
     )
 
 
+def _load_options(args: argparse.Namespace) -> LoadOptions:
+    # A target with a draft model takes turns with it on the cores: neither may spin (see load_draft).
+    return LoadOptions(provider=args.provider, threads=args.threads, context_length=args.context,
+                       slots=getattr(args, "slots", 1), spin=getattr(args, "speculate", "off") != "draft")
+
+
 def _load(args: argparse.Namespace):
     from engine.runtime.model import load_model
 
-    options = LoadOptions(provider=args.provider, threads=args.threads, context_length=args.context,
-                          slots=getattr(args, "slots", 1))
-    return load_model(resolve_model(args.model), options)
+    return load_model(resolve_model(args.model), _load_options(args))
 
 
 def stats_line(event: GenerationEvent) -> str:
@@ -158,8 +162,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def _proposer(args: argparse.Namespace, model):
     """The proposer ``--speculate`` names; a draft model is checked against ``model``'s tokenizer first."""
-    from engine.generation.proposers import DraftModel, PromptLookup
-    from engine.runtime.model import load_model
+    from engine.generation.proposers import PromptLookup, load_draft
     from engine.runtime.vocabulary import check_draft
 
     if args.speculate == "lookup":
@@ -168,8 +171,7 @@ def _proposer(args: argparse.Namespace, model):
         raise ModelLoadError("--speculate draft needs --draft-model: the smaller model that drafts tokens.")
     draft = resolve_model(args.draft_model)
     check_draft(model.files.folder, draft)
-    options = LoadOptions(provider=args.provider, threads=args.threads, context_length=model.runner.context_length)
-    return DraftModel(load_model(draft, options))
+    return load_draft(draft, model, _load_options(args))
 
 
 def cmd_chat(args: argparse.Namespace) -> int:

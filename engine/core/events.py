@@ -38,13 +38,16 @@ class LoadOptions:
     """How to open a model: provider, threads, the context each KV slot holds, and how many slots.
 
     One slot serves one conversation (the app); a server batches up to ``slots``
-    sequences, and KV memory grows with the count.
+    sequences, and KV memory grows with the count. ``spin`` lets the session's threads
+    busy-wait between runs: quicker to wake, but they hold the cores another session
+    (a draft model) then needs.
     """
 
     provider: ProviderChoice = "auto"
     threads: int | None = None
     context_length: int = 4096
     slots: int = 1
+    spin: bool = True
 
 
 @dataclass(frozen=True)

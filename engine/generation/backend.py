@@ -97,8 +97,7 @@ class EngineBackend:
     def _renew_proposer(self, strict: bool = False) -> None:
         """Build the proposer the setting asks for; with ``strict``, a mismatched draft raises."""
         from engine.core.errors import ModelLoadError
-        from engine.generation.proposers import DraftModel, PromptLookup
-        from engine.runtime.model import load_model
+        from engine.generation.proposers import PromptLookup, load_draft
         from engine.runtime.vocabulary import check_draft
 
         model = self.model
@@ -119,8 +118,7 @@ class EngineBackend:
         context = model.runner.context_length
         if current is None or current.files.folder != Path(self.draft_folder) or current.runner.context_length != context:
             self.proposer = None  # free the old draft first
-            options = LoadOptions(provider=self.options.provider, threads=self.options.threads, context_length=context)
-            self.proposer = DraftModel(load_model(self.draft_folder, options))
+            self.proposer = load_draft(self.draft_folder, model, self.options)
 
     def compatible_drafts(self, folders: Sequence[str]) -> list[str]:
         """Which of ``folders`` can draft for the loaded model (reads tokenizers only)."""

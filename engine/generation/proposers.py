@@ -7,12 +7,14 @@ greedy drafts are certain, so they carry no distributions.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence as Ids
 from dataclasses import dataclass
 
 import numpy as np
 
-from engine.runtime.model import LoadedModel
+from engine.core.events import LoadOptions
+from engine.runtime.model import LoadedModel, load_model
 
 MAX_NGRAM = 4
 DRAFT_PREFILL_CHUNK = 256  # as the target's prefill: bounds the draft's activation memory
@@ -87,6 +89,17 @@ class DraftModel:
             if len(tokens) == k or confidence < self.min_confidence:
                 return Draft(tokens, probs or None)
             logits = runner.forward([token])
+
+
+def load_draft(folder, target: LoadedModel, options: LoadOptions) -> DraftModel:
+    """Load ``folder`` to draft for ``target``: its context, one slot, and threads that do not spin.
+
+    The two sessions take turns on the same cores; a session whose threads spin after
+    its run holds them while the other works (on two cores, alternating spinning
+    sessions ran at less than half the speed of non-spinning ones).
+    """
+    draft_options = dataclasses.replace(options, context_length=target.runner.context_length, slots=1, spin=False)
+    return DraftModel(load_model(folder, draft_options))
 
 
 def _probability(logits: np.ndarray, token: int) -> float:

@@ -149,8 +149,10 @@ def read_info(folder: Path) -> ModelInfo:
     return describe(files, spec)
 
 
-def _session_options(threads: int | None) -> ort.SessionOptions:
+def _session_options(threads: int | None, spin: bool = True) -> ort.SessionOptions:
     options = ort.SessionOptions()
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.inter_op_num_threads = 1
@@ -183,7 +185,7 @@ class LoadedModel:
         del proto
 
         def build(providers: list[str]) -> ort.InferenceSession:
-            session_options = _session_options(options.threads)
+            session_options = _session_options(options.threads, options.spin)
             source: str | bytes = str(self.files.graph)
             if graph_bytes is not None:
                 # The edited graph lives in memory; its weights stay in the folder on disk.
