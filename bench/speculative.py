@@ -27,6 +27,7 @@ prefills the prompt itself, inside the first speculative round (within the decod
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import collections
 import datetime as dt
 import json
@@ -43,7 +44,7 @@ from peers import GenaiEngine  # noqa: E402
 
 from engine.core.events import GenerationEvent, LoadOptions, SamplingParams  # noqa: E402
 from engine.generation.generate import stream_generate  # noqa: E402
-from engine.generation.proposers import DraftModel, PromptLookup  # noqa: E402
+from engine.generation.proposers import DraftModel, PromptLookup, load_draft  # noqa: E402
 from engine.generation.speculative import speculative_generate  # noqa: E402
 from engine.runtime.model import LoadedModel, load_model  # noqa: E402
 
@@ -184,20 +185,24 @@ def main() -> int:
     args = parser.parse_args()
     options = LoadOptions(context_length=CONTEXT, threads=THREADS)
     model = load_model(args.model, options)
-    proposer = DraftModel(load_model(args.draft_model, options)) if args.draft_model else PromptLookup()
+    # With a draft, the speculative target is a second session that does not spin, as
+    # hearth-cli loads it (see load_draft); plain decoding keeps the spinning default.
+    target = load_model(args.model, dataclasses.replace(options, spin=False)) if args.draft_model else model
+    proposer = load_draft(args.draft_model, target, options) if args.draft_model else PromptLookup()
     mode = "draft" if args.draft_model else "lookup"
     genai = None if args.no_genai else GenaiEngine(Path(args.model), THREADS, CONTEXT)
     setup = {
         "hearth": f"load_model(LoadOptions(context_length={CONTEXT}, threads={THREADS})): intra-op {THREADS}, inter-op 1; one "
                   "loaded model reused, its cache reset before every run (cold); speculative runs use the same loaded target",
-        "proposer": (f"DraftModel on {args.draft_model}, loaded the same way, its cache reset before every run, so it "
-                     "prefills the prompt inside the first speculative round" if args.draft_model else "PromptLookup()"),
+        "proposer": (f"load_draft({args.draft_model}): threads that do not spin, like the speculative target (a second "
+                     "session of the target); its cache reset before every run, so it prefills the prompt inside the "
+                     "first speculative round" if args.draft_model else "PromptLookup()"),
         "onnxruntime-genai": None if genai is None else
         f"og.Model on {args.model}/genai_config.json, CPU, intra-op {THREADS}, inter-op 1 (session_options overlay); model "
         "reused, a fresh og.Generator per run, greedy, max_length = prompt + 128, stops at EOS as ours does",
         "order": "one warm-up round not counted, then the engines rotated each round; medians",
     }
-    runners = {"plain": lambda ids: run(model, ids), "speculative": lambda ids: run(model, ids, proposer)}
+    runners = {"plain": lambda ids: run(model, ids), "speculative": lambda ids: run(target, ids, proposer)}
     if genai is not None:
         runners["onnxruntime-genai"] = lambda ids: run_genai(genai, ids, model.eos_ids)
     summary: dict[str, dict] = {}
