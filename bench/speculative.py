@@ -27,8 +27,8 @@ prefills the prompt itself, inside the first speculative round (within the decod
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import collections
+import dataclasses
 import datetime as dt
 import json
 import statistics
