@@ -130,9 +130,16 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+# Routes that re-quantize nothing but predate the list in hearth.json: the Q4_1-only
+# routes ran only when every tensor had an exact route, and fp32 keeps every weight.
+_NOTHING_REQUANTIZED = ("q4_1-exact-4bit-blocksum", "q4_1-exact-8bit-blocks", "builder-fp32")
+
+
 def requantized_text(info: ModelInfo, shown: int = 8) -> str:
     """The tensors the converter re-quantized (from hearth.json): "none", or their count and names."""
     names = info.requantized
+    if names is None and info.route in _NOTHING_REQUANTIZED:
+        names = ()
     if names is None:
         return f"not recorded (route {info.route})" if info.route else "not recorded"
     if not names:

@@ -48,6 +48,7 @@ def _rows(folder: Path, capsys) -> dict[str, str]:
         ({"route": "gguf-exact-per-tensor", "requantized": []}, "none"),
         ({"route": "gguf-exact-per-tensor", "requantized": ["blk.0.attn_q.weight"]}, "1 tensor: blk.0.attn_q.weight"),
         ({"route": "builder-int4"}, "not recorded (route builder-int4)"),
+        ({"route": "q4_1-exact-4bit-blocksum"}, "none"),  # the default model's first route
         (None, "not recorded"),
     ],
 )
