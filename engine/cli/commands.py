@@ -12,7 +12,7 @@ from pathlib import Path
 from engine.cli import remote_commands
 from engine.cli.repl import user_lines
 from engine.core.errors import EngineError, ModelLoadError
-from engine.core.events import GenerationEvent, LoadOptions, SamplingParams
+from engine.core.events import GenerationEvent, LoadOptions, ModelInfo, SamplingParams
 from engine.core.limits import SAMPLING_LIMITS
 from engine.runtime.catalog import installed_models, resolve_model
 
@@ -128,10 +128,30 @@ def cmd_info(args: argparse.Namespace) -> int:
         ("provider", f"{report.provider} ({report.device})"),
         ("fallbacks", report.fallback_text or "none"),
         ("load time", f"{report.load_seconds:.2f} s"),
+        ("requantized", requantized_text(info)),
     ]
     for key, value in rows:
         print(f"{key:>38}: {value}")
     return 0
+
+
+# Routes that re-quantize nothing but predate the list in hearth.json: the Q4_1-only
+# routes ran only when every tensor had an exact route, and fp32 keeps every weight.
+_NOTHING_REQUANTIZED = ("q4_1-exact-4bit-blocksum", "q4_1-exact-8bit-blocks", "builder-fp32")
+
+
+def requantized_text(info: ModelInfo, shown: int = 8) -> str:
+    """The tensors the converter re-quantized (from hearth.json): "none", or their count and names."""
+    names = info.requantized
+    if names is None and info.route in _NOTHING_REQUANTIZED:
+        names = ()
+    if names is None:
+        return f"not recorded (route {info.route})" if info.route else "not recorded"
+    if not names:
+        return "none"
+    listed = ", ".join(names[:shown])
+    more = f", and {len(names) - shown} more (hearth.json)" if len(names) > shown else ""
+    return f"{len(names)} tensor{'s' if len(names) != 1 else ''}: {listed}{more}"
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

@@ -207,6 +207,8 @@ def _convert_gguf(
             kinds = sorted({gguf.tensor_type(n) for n in summary["requantized"] if n in gguf.tensor_names()})
             report(f"no exact route for {', '.join(kinds) or 'some nodes'}: re-quantized "
                    f"{len(summary['requantized'])} tensors to int4", 0.85)  # fmt: skip
+    elif precision == "fp32":
+        meta["requantized"] = []  # transformers dequantizes every tensor to fp32 exactly
     report("repairing tokenizer", 0.9)
     tok_meta = gguf.tokenizer()
     tokenizer_repair.repair_from_gguf(model_dir, tok_meta)

@@ -83,6 +83,10 @@ class ModelInfo:
     precision: str
     size_bytes: int
     kv_bytes_per_token: int
+    # From hearth.json: the conversion route, and the source tensors it re-quantized
+    # (None when the folder does not record them, e.g. not converted by Hearth).
+    route: str = ""
+    requantized: tuple[str, ...] | None = None
 
     def estimated_memory(self, context_length: int) -> int:
         """Weights on disk plus a KV cache sized to ``context_length``."""

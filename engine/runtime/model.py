@@ -43,6 +43,7 @@ class ModelFiles:
     genai: dict
     config: dict
     generation: dict
+    hearth: dict  # what the converter recorded ({} for a folder Hearth did not convert)
 
 
 def locate(folder: Path) -> ModelFiles:
@@ -51,16 +52,16 @@ def locate(folder: Path) -> ModelFiles:
     if not folder.is_dir():
         raise ModelLoadError(f"{folder} is not a folder. Choose the folder that holds the model's .onnx file.")
     configs = read_configs(folder)
-    genai, config, generation = configs.genai, configs.config, configs.generation
+    genai, config, generation, hearth = configs.genai, configs.config, configs.generation, configs.hearth
     if genai:
         name = genai.get("model", {}).get("decoder", {}).get("filename", "model.onnx")
         graph = confined_file(folder, name, "model.decoder.filename", str(folder / "genai_config.json"))
-        return ModelFiles(folder, graph, "genai", genai, config, generation)
+        return ModelFiles(folder, graph, "genai", genai, config, generation, hearth)
     for name in ("model.onnx", *(f"onnx/{n}" for n in _COMMUNITY_PREFERENCE)):
         if (folder / name).is_file():
             layout = "optimum" if name == "model.onnx" else "onnx-community"
             graph = confined_file(folder, name, "graph file", str(folder))  # a symlink may lead out
-            return ModelFiles(folder, graph, layout, genai, config, generation)
+            return ModelFiles(folder, graph, layout, genai, config, generation, hearth)
     raise ModelLoadError(
         f"{folder} holds no ONNX model (looked for genai_config.json, model.onnx and onnx/model_*.onnx)."
     )
@@ -105,6 +106,7 @@ def describe(files: ModelFiles, spec: GraphSpec) -> ModelInfo:
         files.genai.get("model", {}).get("context_length") or cfg.get("max_position_embeddings") or 2048
     )
     kv_itemsize = 2 if spec.kv_dtype == "float16" else 4
+    requantized = files.hearth.get("requantized")  # a list of names, checked by read_configs
     # The graph plus its external data files (model.onnx, model.onnx.data, model.onnx_data...).
     size = sum(
         p.stat().st_size
@@ -127,6 +129,8 @@ def describe(files: ModelFiles, spec: GraphSpec) -> ModelInfo:
         precision=spec.precision,
         size_bytes=size,
         kv_bytes_per_token=2 * spec.num_layers * spec.kv_heads * spec.head_size * kv_itemsize,
+        route=str(files.hearth.get("route") or ""),
+        requantized=tuple(requantized) if requantized is not None else None,
     )
 
 

@@ -55,6 +55,7 @@ class FolderConfigs:
     genai: dict
     config: dict
     generation: dict
+    hearth: dict
 
 
 def read_configs(folder: Path) -> FolderConfigs:
@@ -72,7 +73,12 @@ def read_configs(folder: Path) -> FolderConfigs:
     hearth = read_json(folder / "hearth.json")
     for key in ("route", "precision", "source_kind"):
         _text(hearth, key, folder / "hearth.json", key)
-    return FolderConfigs(genai, config, generation)
+    requantized = hearth.get("requantized")
+    if requantized is not None and not (
+        isinstance(requantized, list) and all(isinstance(n, str) and n for n in requantized)
+    ):
+        _fail(folder / "hearth.json", "requantized", requantized, "a list of tensor names")
+    return FolderConfigs(genai, config, generation, hearth)
 
 
 def check_genai_config(genai: dict, path: Path) -> None:
