@@ -127,7 +127,8 @@ class Sequence:
             return [self.finish("cancelled")]
         if token in self._eos:
             return [self.finish("stop")]
-        logprobs = self._logprobs(self.allowed(logits), token) if self._wants_logprobs else None
+        # The model's own distribution, before any token is banned for this request.
+        logprobs = self._logprobs(logits, token) if self._wants_logprobs else None
         now = time.perf_counter()
         self.stats.first_token = self.stats.first_token or now
         self.stats.last_token = now
