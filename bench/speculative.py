@@ -181,6 +181,8 @@ def main() -> int:
     parser.add_argument("--model", default=str(DEFAULT_MODEL), help="the target model folder")
     parser.add_argument("--draft-model", help="a model folder with the same tokenizer that drafts (default: prompt lookup)")
     parser.add_argument("--no-genai", action="store_true", help="leave onnxruntime-genai out")
+    parser.add_argument("--plain-no-spin", action="store_true",
+                        help="with --draft-model: plain decoding on the same non-spinning target session too")
     parser.add_argument("--json", help="where to write the results (default bench/results/<date>-speculative-<mode>.json)")
     args = parser.parse_args()
     options = LoadOptions(context_length=CONTEXT, threads=THREADS)
@@ -202,7 +204,9 @@ def main() -> int:
         "reused, a fresh og.Generator per run, greedy, max_length = prompt + 128, stops at EOS as ours does",
         "order": "one warm-up round not counted, then the engines rotated each round; medians",
     }
-    runners = {"plain": lambda ids: run(model, ids), "speculative": lambda ids: run(target, ids, proposer)}
+    plain_model = target if args.plain_no_spin else model
+    setup["plain"] = "the non-spinning target session" if args.plain_no_spin else "the default (spinning) session"
+    runners = {"plain": lambda ids: run(plain_model, ids), "speculative": lambda ids: run(target, ids, proposer)}
     if genai is not None:
         runners["onnxruntime-genai"] = lambda ids: run_genai(genai, ids, model.eos_ids)
     summary: dict[str, dict] = {}
