@@ -21,7 +21,7 @@ from app.state import AppState
 from app.store import Store, default_path
 from engine.remote.keys import KeyStore
 from engine.remote.providers import Provider, add_provider, providers_path
-from tests.engine.fault_proxy import FaultProxy
+from tests.engine.fault_proxy import FaultProxy, tls_context
 from tests.engine.serve_process import serve
 from tests.helpers.heartbeat import Heartbeat
 
@@ -43,6 +43,16 @@ def proxy(served):
     proxy.close()
 
 
+@pytest.fixture(scope="module")
+def tls_proxy(served, tmp_path_factory):
+    """The same proxy speaking HTTPS with a certificate from a test CA (the provider's CA file)."""
+    context, ca_file = tls_context(tmp_path_factory.mktemp("tls"))
+    proxy = FaultProxy(served.port, tls=context)
+    proxy.ca_file = str(ca_file)
+    yield proxy
+    proxy.close()
+
+
 @pytest.fixture(autouse=True)
 def no_keyring(monkeypatch):
     monkeypatch.setattr(switch, "_KEYS", KeyStore(fail.Keyring()))
@@ -57,9 +67,11 @@ def _window(qtbot, max_tokens: int = 24) -> MainWindow:
     return w
 
 
-def _use_provider(qtbot, w: MainWindow, base_url: str, name: str = "faulty") -> str:
+def _use_provider(qtbot, w: MainWindow, base_url: str, name: str = "faulty", timeout_s: float = 120.0,
+                  ca_file: str = "") -> str:
     """A provider added without the dialog (its key for the session), loaded."""
-    add_provider(Provider(name=name, base_url=base_url, kind="hearth", model=MODEL))
+    add_provider(Provider(name=name, base_url=base_url, kind="hearth", model=MODEL, timeout_s=timeout_s,
+                          ca_file=ca_file))
     switch.key_store().set(name, SECRET, session_only=True)
     path = f"remote://{name}/{MODEL}"
     w.models.refresh(select=path)
@@ -155,18 +167,30 @@ def _assert_key_nowhere(home, caplog) -> None:
     assert SECRET not in caplog.text
 
 
-def test_a_stream_cut_mid_reply_keeps_the_text_marked_after_a_restart(qtbot, proxy):
+@pytest.mark.parametrize("mode, timeout_s, words", [
+    ("cut", 120.0, "cut off"),
+    ("stall", 1.5, "stopped sending mid-reply (read timeout)"),  # silent past the provider's read timeout
+])  # fmt: skip
+def test_a_stream_cut_mid_reply_keeps_the_text_marked_after_a_restart(qtbot, proxy, mode, timeout_s, words):
     w = _window(qtbot, max_tokens=40)
-    _use_provider(qtbot, w, proxy.base_url)
-    proxy.set("cut", after=6)
+    _use_provider(qtbot, w, proxy.base_url, timeout_s=timeout_s)
+    requests = len(proxy.seen_auth)
+    proxy.set(mode, after=6)
+    beat = Heartbeat()
+    beat.start()
     try:
         final = _send_and_wait(qtbot, w, ASK)
     finally:
+        beat.stop()
+        proxy.release.set()  # a stalled proxy thread lets go
         proxy.set("pass")
     assert final.finish_reason == "error"
+    assert len(proxy.seen_auth) == requests + 1  # one request: no retry that could duplicate a message
+    assert max(beat.gaps) < 0.1, f"the window stalled for {max(beat.gaps):.3f} s"
+    assert w.chat.messages[-2].text == ASK  # the question stays
     partial = w.chat.messages[-1].text
     assert partial.strip()
-    assert any("cut off" in n and "kept" in n for n in _notices(w))
+    assert any(words in n and "kept" in n for n in _notices(w)), _notices(w)
     assert "cut off" in w.chat.messages[-1].footer.text()
     conversation = w.conversation_id
     w.shutdown()
@@ -182,7 +206,10 @@ def test_a_stream_cut_mid_reply_keeps_the_text_marked_after_a_restart(qtbot, pro
     again.shutdown()
 
 
-@pytest.mark.parametrize("status, words", [(401, "API key"), (500, "HTTP 500")])
+@pytest.mark.parametrize("status, words", [
+    (401, "refused the API key (HTTP 401)"), (404, "no such model or endpoint (HTTP 404)"),
+    (429, "busy or the key's quota is used up (HTTP 429)"), (500, "failed (HTTP 500)"),
+])  # fmt: skip
 def test_http_errors_are_notices_and_nothing_is_sent_twice(qtbot, proxy, status, words):
     w = _window(qtbot)
     _use_provider(qtbot, w, proxy.base_url)
@@ -195,9 +222,71 @@ def test_http_errors_are_notices_and_nothing_is_sent_twice(qtbot, proxy, status,
     assert final.finish_reason == "error"
     assert len(proxy.seen_auth) == requests + 1  # one request: no retry that could duplicate a message
     assert any(words in n for n in _notices(w)), _notices(w)
+    assert w.chat.messages[-1].text == ASK  # the question stays in the chat; no empty reply under it
     stored = w.store.messages(w.conversation_id)
     assert [(m.role, m.content) for m in stored] == [("user", ASK)]  # the question stays; no empty reply
     # The same chat goes on once the server answers again.
+    follow = _send_and_wait(qtbot, w, "Say hello.")
+    assert follow.finish_reason in ("stop", "length") and w.chat.messages[-1].text
+    w.shutdown()
+
+
+def test_stop_while_the_server_is_silent_is_idle_at_once_with_the_text_kept(qtbot, proxy):
+    w = _window(qtbot, max_tokens=40)
+    _use_provider(qtbot, w, proxy.base_url)  # the default read timeout: only Stop ends this stall
+    requests = len(proxy.seen_auth)
+    proxy.set("stall", after=6)
+    beat = Heartbeat()
+    beat.start()
+    try:
+        w.send(ASK)
+        qtbot.waitUntil(lambda: w.state is AppState.GENERATING and bool(w.chat.messages[-1].text),
+                        timeout=30_000)
+        qtbot.wait(1_000)  # the first events have arrived; the proxy now holds the stream open, silent
+        streamed = w.chat.messages[-1].text
+        qtbot.wait(500)
+        assert w.chat.messages[-1].text == streamed and w.state is AppState.GENERATING
+        pressed = time.monotonic()
+        w.chats.stop()
+        qtbot.waitUntil(lambda: w.state is AppState.IDLE, timeout=5_000)
+        stopped_in = time.monotonic() - pressed
+    finally:
+        beat.stop()
+        proxy.release.set()
+        proxy.set("pass")
+    assert stopped_in < 2.0, f"Stop took {stopped_in:.2f} s against a silent server"
+    assert max(beat.gaps) < 0.1, f"the window stalled for {max(beat.gaps):.3f} s"
+    assert w.last_finished.finish_reason == "cancelled"
+    assert len(proxy.seen_auth) == requests + 1
+    assert w.chat.messages[-2].text == ASK and w.chat.messages[-1].text == streamed
+    assert "stopped" in w.chat.messages[-1].footer.text()
+    stored = w.store.messages(w.conversation_id)
+    assert [(m.role, m.content, m.finish_reason) for m in stored][-1] == ("assistant", streamed, "cancelled")
+    w.shutdown()
+
+
+# The provider's CA file reaches the HTTP client in a form it will keep taking (not a deprecated path string).
+@pytest.mark.filterwarnings("error:`verify=<str>` is deprecated:DeprecationWarning")
+def test_a_failed_tls_handshake_is_a_notice_and_the_question_stays(qtbot, tls_proxy):
+    w = _window(qtbot)
+    _use_provider(qtbot, w, tls_proxy.base_url, name="secure", ca_file=tls_proxy.ca_file)  # over HTTPS
+    requests, refused = len(tls_proxy.seen_auth), tls_proxy.refused_handshakes
+    tls_proxy.set("tls_fail")  # e.g. a middlebox, or the server restarted without its certificate
+    beat = Heartbeat()
+    beat.start()
+    try:
+        final = _send_and_wait(qtbot, w, ASK)
+    finally:
+        beat.stop()
+        tls_proxy.set("pass")
+    assert final.finish_reason == "error"
+    assert tls_proxy.refused_handshakes == refused + 1 and len(tls_proxy.seen_auth) == requests  # one try, no retry
+    assert max(beat.gaps) < 0.1, f"the window stalled for {max(beat.gaps):.3f} s"
+    assert any(f"secure connection to 127.0.0.1:{tls_proxy.port} failed" in n for n in _notices(w)), _notices(w)
+    assert w.chat.messages[-1].text == ASK
+    stored = w.store.messages(w.conversation_id)
+    assert [(m.role, m.content) for m in stored] == [("user", ASK)]
+    # Once the handshake works again the same chat goes on, over HTTPS.
     follow = _send_and_wait(qtbot, w, "Say hello.")
     assert follow.finish_reason in ("stop", "length") and w.chat.messages[-1].text
     w.shutdown()

@@ -7,24 +7,35 @@
 - ``cut_clean``: the first ``after`` events, then a properly ended body without ``[DONE]``.
 - ``stall``: the first ``after`` events, then silence until ``release`` is set (or 30 s).
 - ``error_event``: the first ``after`` events, then an error object in the stream.
-``seen_auth`` records the Authorization headers that reached the proxy.
+- ``tls_fail`` (a proxy made with ``tls``): each new connection gets plain text where the
+  TLS handshake should be, so the client's handshake fails before any request is sent.
+``seen_auth`` records the Authorization headers that reached the proxy; ``refused_handshakes``
+counts the connections ``tls_fail`` turned away.
+
+With ``tls`` (a server-side ``ssl.SSLContext``, e.g. from ``tls_context``) the proxy speaks
+HTTPS and closes each connection after its response, so every request makes a new handshake.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import datetime
+import ipaddress
 import socket
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 
 class FaultProxy:
-    def __init__(self, upstream_port: int) -> None:
+    def __init__(self, upstream_port: int, tls: ssl.SSLContext | None = None) -> None:
         self.upstream_port = upstream_port
         self.mode, self.after = "pass", 3
         self.release = threading.Event()
         self.seen_auth: list[str] = []
+        self.refused_handshakes = 0
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -33,6 +44,12 @@ class FaultProxy:
             def log_message(self, *args: object) -> None:  # keep test output quiet
                 pass
 
+            def end_headers(self) -> None:
+                if tls is not None:  # one request per connection: the next one shakes hands anew
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                super().end_headers()
+
             def do_GET(self) -> None:
                 proxy._handle(self, None)
 
@@ -40,10 +57,31 @@ class FaultProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 proxy._handle(self, body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def finish_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+                if tls is None:
+                    super().finish_request(request, client_address)
+                    return
+                if proxy.mode == "tls_fail":
+                    proxy.refused_handshakes += 1
+                    request.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                    return
+                try:
+                    wrapped = tls.wrap_socket(request, server_side=True)
+                except (ssl.SSLError, OSError):
+                    return
+                try:
+                    super().finish_request(wrapped, client_address)
+                except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
+                    pass  # the client went away; nothing to report
+                finally:
+                    wrapped.close()
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
-        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.base_url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/v1"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
 
@@ -113,3 +151,44 @@ class FaultProxy:
         elif mode == "error_event":
             send(b'data: {"error": {"message": "injected: the server ran out of memory"}}\n\n')
         h.wfile.write(b"0\r\n\r\n")
+
+
+def tls_context(folder: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server context for 127.0.0.1 signed by a fresh test CA; returns it and the CA's PEM file
+    (what a provider's ``ca_file`` names)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Hearth test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                       crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    leaf = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    folder.mkdir(parents=True, exist_ok=True)
+    ca_file, cert_file, key_file = folder / "ca.pem", folder / "server.pem", folder / "server.key"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context, ca_file
