@@ -58,6 +58,12 @@ class RemoteClient:
         headers = {"Accept": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
+        if isinstance(verify, str):  # a CA file: httpx2 deprecates the path string, so give it a context
+            try:
+                verify = ssl.create_default_context(cafile=verify)
+            except (OSError, ssl.SSLError) as exc:
+                raise e.RemoteTLSError(f"The CA file {verify!r} for {self.host} could not be read: {_reason(exc)}.") \
+                    from None
         self._http = httpx.Client(
             headers=headers,
             timeout=httpx.Timeout(connect=timeouts.connect, read=timeouts.read, write=timeouts.write,
