@@ -29,6 +29,7 @@ from engine.generation.backend import Backend, Message
 from engine.serving.local_chat import ServingBackend  # EngineBackend, plus the local server
 from app.backend_switch import BackendSwitch  # the local engine or a remote server
 from engine.generation.prompt import compose
+from engine.documents.dense import installed_scorer
 from app.speculation_worker import SpeculationWorker
 from app.worker_messages import (  # the window imports these from here too
     ConvertRequest,
@@ -132,6 +133,7 @@ class EngineWorker(QObject):
                 self.backend.count_tokens,
                 request.context_length,
                 request.params.max_new_tokens,
+                installed_scorer(),  # BM25 and the embedder together; None: BM25 alone
             )
             self.last_messages = composed.messages
             self.prompt_composed.emit(rid, composed)

@@ -7,6 +7,8 @@ converter) into ``<repo>/.hearth-dev/test-home``, which later runs reuse.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,21 +17,34 @@ REPO = Path(__file__).resolve().parent.parent
 TEST_HOME = REPO / ".hearth-dev" / "test-home"
 
 
-@pytest.fixture(scope="session")
-def default_model_dir() -> Path:
-    """The converted default model folder (built on first use)."""
-    from engine.convert.default_model import default_model_dir as target, install_default
-
+@contextmanager
+def in_test_home() -> Iterator[Path]:
+    """HEARTH_HOME set to the shared test home for the duration, then restored."""
     previous = os.environ.get("HEARTH_HOME")
     os.environ["HEARTH_HOME"] = str(TEST_HOME)
     try:
-        install_default(progress=lambda line: print(line, flush=True))
-        return target()
+        yield TEST_HOME
     finally:
         if previous is None:
             os.environ.pop("HEARTH_HOME", None)
         else:
             os.environ["HEARTH_HOME"] = previous
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+# The installers below are the ones `hearth-cli models install-default` runs
+# (engine.convert.default_model.install_defaults), so tests build what users get.
+@pytest.fixture(scope="session")
+def default_model_dir() -> Path:
+    """The converted default model folder (built on first use)."""
+    from engine.convert.default_model import default_model_dir as target, install_default
+
+    with in_test_home():
+        install_default(progress=_print)
+        return target()
 
 
 @pytest.fixture(scope="session")
@@ -57,16 +72,9 @@ def embedder_dir() -> Path:
     from engine.convert.embedder_model import install_embedder
     from engine.runtime.embedder import embedder_dir as target
 
-    previous = os.environ.get("HEARTH_HOME")
-    os.environ["HEARTH_HOME"] = str(TEST_HOME)
-    try:
-        install_embedder(progress=lambda line: print(line, flush=True))
+    with in_test_home():
+        install_embedder(progress=_print)
         return target()
-    finally:
-        if previous is None:
-            os.environ.pop("HEARTH_HOME", None)
-        else:
-            os.environ["HEARTH_HOME"] = previous
 
 
 @pytest.fixture(scope="session")

@@ -39,7 +39,9 @@ def register(
     if models_subparsers is None:
         models = subparsers.add_parser("models", help="manage installed models")
         models_subparsers = models.add_subparsers(dest="models_command", required=True)
-    install = models_subparsers.add_parser("install-default", help="download and convert SmolLM2-135M-Instruct")
+    install = models_subparsers.add_parser(
+        "install-default", help="download and convert SmolLM2-135M-Instruct and the all-MiniLM-L6-v2 embedder"
+    )
     install.set_defaults(func=_cmd_install_default)
 
 
@@ -60,9 +62,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_install_default(args: argparse.Namespace) -> int:
-    from engine.convert.default_model import install_default
+    from engine.convert.default_model import install_defaults
 
-    return _guarded(lambda: install_default(progress=lambda line: print(line, flush=True)))
+    return _guarded(lambda: install_defaults(progress=lambda line: print(line, flush=True)))
 
 
 def _model_name(src: Path) -> str:

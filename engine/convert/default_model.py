@@ -72,6 +72,21 @@ def install_default(progress: Callable[[str], object] = print) -> Path:
     return target
 
 
+def install_defaults(progress: Callable[[str], object] = print) -> tuple[Path, Path]:
+    """What ``hearth-cli models install-default`` installs: the chat model, then the embedder beside it.
+
+    Each step does nothing when its folder is already there, so running it again is
+    cheap. The test fixtures call the same two functions.
+
+    Returns:
+        The chat model's folder and the embedder's folder.
+    """
+    from engine.convert.embedder_model import install_embedder
+
+    model = install_default(progress)
+    return model, install_embedder(progress)
+
+
 def _install_locked(target: Path, progress: Callable[[str], object]) -> None:
     from engine.convert.pipeline import convert
 

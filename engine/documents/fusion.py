@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 RRF_K = 60
+# Chunks that share no word with the question still count when the embedder ranks them this high.
+DENSE_TOP = 5
 
 
 def ranking(scores: Sequence[float]) -> list[int]:
@@ -34,3 +36,21 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = RRF_K) ->
         for rank, item in enumerate(order, start=1):
             fused[item] += 1.0 / (k + rank)
     return fused
+
+
+def hybrid_scores(keyword: Sequence[float], dense: Sequence[float], k: int = RRF_K,
+                  dense_top: int = DENSE_TOP) -> list[float]:
+    """RRF of the BM25 and the dense ranking, for ``retrieval.build_context``.
+
+    When any chunk matches a question word, a chunk that matches none scores 0 (left out)
+    unless it is among the ``dense_top`` best by the embedder: the paraphrases BM25
+    cannot see are what the embedder adds, while the rest would only lengthen prefill.
+    """
+    if len(keyword) != len(dense):
+        raise ValueError("keyword and dense scores must cover the same chunks")
+    by_dense = ranking(dense)
+    fused = reciprocal_rank_fusion([ranking(keyword), by_dense], k)
+    if not any(score > 0 for score in keyword):
+        return fused
+    top = set(by_dense[:dense_top])
+    return [score if keyword[i] > 0 or i in top else 0.0 for i, score in enumerate(fused)]

@@ -5,6 +5,11 @@ tokenizer in the app), so the budget holds for the model that will read the text
 When the documents are too long, they are cut into ~300-token chunks on paragraph and
 line boundaries, ranked against the question with BM25, and the best ones that fit go
 in, in document order, each cited by file and page or line range.
+
+Given a ``dense`` scorer (``engine.documents.dense``: the installed sentence embedder),
+the chunks are cut at its size and ranked by reciprocal-rank fusion of BM25 and the
+embedder's cosines (``engine.documents.fusion.hybrid_scores``). Without one, or when it
+answers None (the embedder failed), BM25 ranks alone.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
+from engine.documents.fusion import hybrid_scores
 from engine.documents.model import Document
 from engine.documents.spans import paragraph_spans
 
@@ -23,6 +30,15 @@ TokenCounter = Callable[[str], int]
 CHUNK_TOKENS = 300
 EXCERPTS_INTRO = "Excerpts from the attached documents, the parts most relevant to the question:"
 _WORD = re.compile(r"\w+")
+
+
+class DenseScores(Protocol):
+    """Cosines of chunks to a question (``engine.documents.dense.DenseScorer``)."""
+
+    chunk_tokens: int
+
+    def scores(self, docs: Sequence[Document], chunks: Sequence[Sequence[Chunk]],
+               question: str) -> list[float] | None: ...
 
 
 @dataclass(frozen=True)
@@ -75,6 +91,7 @@ def build_context(
     count_tokens: TokenCounter,
     budget_tokens: int,
     chunk_tokens: int = CHUNK_TOKENS,
+    dense: DenseScores | None = None,
 ) -> DocumentContext:
     """Put the documents in whole if they fit ``budget_tokens``, else their most relevant chunks.
 
@@ -83,7 +100,8 @@ def build_context(
         question: The user's message; chunks are ranked against it.
         count_tokens: Tokens in a string, ideally the model's own tokenizer.
         budget_tokens: The most tokens ``DocumentContext.text`` may take.
-        chunk_tokens: Target chunk size when retrieving.
+        chunk_tokens: Target chunk size when retrieving (the scorer's, if smaller).
+        dense: Ranks chunks by meaning beside BM25; None for BM25 alone.
     """
     if budget_tokens < 0 or chunk_tokens <= 0:
         raise ValueError(f"budget_tokens must be >= 0 and chunk_tokens > 0, got {budget_tokens}, {chunk_tokens}")
@@ -95,10 +113,15 @@ def build_context(
         whole_tokens = count_tokens(whole)
         if whole_tokens <= budget_tokens:
             return DocumentContext(whole, True, whole_tokens, (), ())
+    if dense is not None:
+        chunk_tokens = min(chunk_tokens, dense.chunk_tokens)
     per_doc = [chunk_document(doc, count_tokens, chunk_tokens) for doc in docs]
     flat = [chunk for chunks in per_doc for chunk in chunks]
     owners = [n for n, chunks in enumerate(per_doc) for _ in chunks]
     scores = bm25_scores([chunk.text for chunk in flat], question)
+    cosines = dense.scores(docs, per_doc, question) if dense is not None else None
+    if cosines is not None:
+        scores = hybrid_scores(scores, cosines)
     chosen, text, tokens, citations = _select(flat, owners, scores, count_tokens, budget_tokens)
     omitted = tuple(line for doc, chunks in zip(docs, per_doc) if (line := _omitted_line(doc, chunks, chosen)))
     return DocumentContext(text, False, tokens, omitted, citations)

@@ -183,13 +183,15 @@ class EngineBackend:
 
         Safe from any thread, like ``count_tokens``. See ``engine.generation.budget``.
         """
+        from engine.documents.dense import installed_scorer
         from engine.generation.budget import measure_budget
 
         model = self.model  # read once, as in count_tokens
         if model is None:
             return None
         context = model.runner.context_length
-        return measure_budget(model.codec, system_prompt, turns, context, params, policy, count_tokens)
+        return measure_budget(model.codec, system_prompt, turns, context, params, policy, count_tokens,
+                              installed_scorer())
 
 
 def read_info(folder: str | Path) -> ModelInfo:

@@ -22,7 +22,7 @@ from typing import Literal
 from engine.core.errors import ContextOverflowError
 from engine.core.events import OverflowPolicy, SamplingParams
 from engine.documents import Document
-from engine.documents.retrieval import EXCERPTS_INTRO
+from engine.documents.retrieval import EXCERPTS_INTRO, DenseScores
 from engine.generation.chat import FittedPrompt, Message, fit_messages, reply_reserve
 from engine.generation.prompt import DOCS_INTRO, ComposedPrompt, Turn, compose
 from engine.runtime.tokenizer import TextCodec
@@ -68,14 +68,16 @@ def measure_budget(
     params: SamplingParams,
     policy: OverflowPolicy,
     count_tokens: Callable[[str], int] | None = None,
+    dense: DenseScores | None = None,
 ) -> ContextBudget:
     """The budget of sending ``turns[-1]`` (the new message, with its documents) after the others.
 
     ``count_tokens`` (default: the codec's) counts for ``compose``; pass a cached one so
-    each document is counted once however often the budget is measured.
+    each document is counted once however often the budget is measured. ``dense`` is the
+    same scorer a send would use, so the excerpts measured are the ones sent.
     """
     count = count_tokens or (lambda text: len(codec.encode(text)))
-    composed = compose(system_prompt, turns, count, context, params.max_new_tokens)
+    composed = compose(system_prompt, turns, count, context, params.max_new_tokens, dense)
     reserve = reply_reserve(params, context)
     refusal = ""
     try:

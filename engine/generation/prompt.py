@@ -3,6 +3,8 @@
 Attached documents go in front of the question they were sent with: whole when they
 fit the room the context had when they were sent, otherwise the most relevant chunks
 (``engine.documents.retrieval.build_context``), with a note saying what was left out.
+Given the installed embedder's scorer (``engine.documents.dense.installed_scorer()``),
+the chunks are ranked by BM25 and meaning together; without it, by BM25 alone.
 Runs on the worker thread: counting tokens over long documents is slow.
 """
 
@@ -12,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from engine.documents import Document
-from engine.documents.retrieval import DocumentContext, build_context
+from engine.documents.retrieval import DenseScores, DocumentContext, build_context
 
 DOCS_INTRO = "Answer using these attached documents."
 # Room kept for the chat template's own tokens around each message.
@@ -57,6 +59,7 @@ def compose(
     count_tokens: Callable[[str], int],
     context_length: int,
     max_new_tokens: int,
+    dense: DenseScores | None = None,
 ) -> ComposedPrompt:
     """The engine's message list, with each turn's documents fitted to the context.
 
@@ -65,13 +68,16 @@ def compose(
     turn's excerpt and the prompt only grows at its end. Once the chat outgrows the
     context, all excerpts are fitted again, the newest first, so the documents shrink
     rather than the overflow policy dropping the turns that carry them.
+
+    ``dense`` ranks chunks by meaning beside BM25 (None: BM25 alone).
     """
     messages: list[dict[str, str]] = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
     system = sum(count_tokens(m["content"]) + _TEMPLATE_SLACK for m in messages)
     plain = [count_tokens(t.content) + _TEMPLATE_SLACK for t in turns]
-    fitted = _fit_as_sent(turns, count_tokens, context_length, max_new_tokens, system, plain)
+    fitted = _fit_as_sent(turns, count_tokens, context_length, max_new_tokens, system, plain, dense)
     if sum(c.tokens for c in fitted.values()) > _room(context_length, max_new_tokens, system + sum(plain)):
-        fitted = _fit_newest_first(turns, count_tokens, _room(context_length, max_new_tokens, system + sum(plain)))
+        room = _room(context_length, max_new_tokens, system + sum(plain))
+        fitted = _fit_newest_first(turns, count_tokens, room, dense)
     contents = [t.content for t in turns]
     omitted: list[str] = []
     for index in sorted(fitted):
@@ -87,7 +93,7 @@ def compose(
 
 def _fit_as_sent(
     turns: Sequence[Turn], count_tokens: Callable[[str], int], context_length: int, max_new_tokens: int,
-    system: int, plain: list[int],
+    system: int, plain: list[int], dense: DenseScores | None,
 ) -> dict[int, DocumentContext]:
     """Each turn's documents against the budget of the moment it was sent: stable as turns are added."""
     fitted: dict[int, DocumentContext] = {}
@@ -95,18 +101,20 @@ def _fit_as_sent(
     for index, turn in enumerate(turns):
         if turn.documents:
             budget = document_budget(context_length, max_new_tokens, system + sum(plain[: index + 1]) + used)
-            fitted[index] = build_context(turn.documents, turn.content, count_tokens, max(0, budget))
+            fitted[index] = build_context(turn.documents, turn.content, count_tokens, max(0, budget), dense=dense)
             used += fitted[index].tokens
     return fitted
 
 
-def _fit_newest_first(turns: Sequence[Turn], count_tokens: Callable[[str], int], room: int) -> dict[int, DocumentContext]:
+def _fit_newest_first(
+    turns: Sequence[Turn], count_tokens: Callable[[str], int], room: int, dense: DenseScores | None
+) -> dict[int, DocumentContext]:
     """All documents against what is left now; the newest get first call on it."""
     fitted: dict[int, DocumentContext] = {}
     used = 0
     for index in reversed(range(len(turns))):
         if turns[index].documents:
             fitted[index] = build_context(turns[index].documents, turns[index].content, count_tokens,
-                                          max(0, room - used))
+                                          max(0, room - used), dense=dense)
             used += fitted[index].tokens
     return fitted
