@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence as Ids
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -91,7 +92,7 @@ class DraftModel:
             logits = runner.forward([token])
 
 
-def load_draft(folder, target: LoadedModel, options: LoadOptions) -> DraftModel:
+def load_draft(folder: str | Path, target: LoadedModel, options: LoadOptions) -> DraftModel:
     """Load ``folder`` to draft for ``target``: its context, one slot, and threads that do not spin.
 
     The two sessions take turns on the same cores; a session whose threads spin after
@@ -103,6 +104,6 @@ def load_draft(folder, target: LoadedModel, options: LoadOptions) -> DraftModel:
 
 
 def _probability(logits: np.ndarray, token: int) -> float:
-    """Softmax probability of one token, without normalizing the whole array in place."""
+    """Softmax probability of one token (``logits`` may be the runner's view: it is not written)."""
     top = float(logits.max())
     return float(np.exp(logits[token] - top) / np.exp(logits - top).sum())
