@@ -292,6 +292,7 @@ class ChatController(QObject):
         assert self._reply.message_id == reply.id
         self._reply.finish_reason = None
         self._reply_text = reply.content if continues else ""
+        self._reply.set_text(self._reply_text)  # the stream appends to exactly what is continued
         self._tokens = TokenRecorder.resume(reply.tokens(), reply.content) if continues else TokenRecorder()
         self._reply.set_tokens(self._tokens.snapshot(), show=None if continues else self.chat.probabilities_on)
         self._unsaved_tokens = 0
