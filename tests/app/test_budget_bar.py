@@ -155,6 +155,14 @@ def test_a_document_too_long_to_fit_whole_is_announced(qtbot, window, tmp_path):
     assert "only their most relevant parts go in" in budget.outcome and "logbook.pdf" in budget.outcome
 
 
+def _type_like_a_person(qtbot, widget, text: str) -> None:
+    """One key per event-loop turn: ``keyClicks`` sends a whole string in one turn, which the
+    heartbeat would count as a stall of the app (20 keys took 65-80 ms here)."""
+    for char in text:
+        qtbot.keyClicks(widget, char)
+        qtbot.wait(15)
+
+
 def test_gui_never_stalls_while_the_bar_counts_a_20_page_pdf(qtbot, window, tmp_path):
     w = window
     w.settings.set_value("context_length", 8192)  # room for thousands of the PDF's 14,000 tokens
@@ -172,10 +180,10 @@ def test_gui_never_stalls_while_the_bar_counts_a_20_page_pdf(qtbot, window, tmp_
     heartbeat.start()
     w.attach_files([str(pdf)])
     w.composer.edit.setFocus()
-    qtbot.keyClicks(w.composer.edit, "What happens at dusk?")
+    _type_like_a_person(qtbot, w.composer.edit, "What happens at dusk?")
     budget = _settled(qtbot, w, lambda b: _seg(b, "document") > 0 and _seg(b, "message") > 0, timeout=60_000)
     for _ in range(3):  # recounts: the document's count comes from the cache
-        qtbot.keyClicks(w.composer.edit, " Really?")
+        _type_like_a_person(qtbot, w.composer.edit, " Really?")
         budget = _settled(qtbot, w, lambda b: _seg(b, "message") > 0)
     heartbeat.stop()
     doc = next(s for s in budget.segments if s.kind == "document")
