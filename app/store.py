@@ -324,6 +324,10 @@ class Store:
 
     def messages(self, conversation_id: int) -> list[StoredMessage]:
         """The branch on screen; each message knows its versions (itself and its siblings)."""
+        # Pending updates first: the writer drops one only after committing it, so a row read
+        # after this is at least as new. Read the other way round, a commit landing between
+        # the two reads showed the row as it was before the update.
+        pending = self.writer.pending()  # not written yet: show it as it will be
         path = self._path(conversation_id)
         attached: dict[int, list[Attachment]] = {}
         for a in self.db.execute(
@@ -335,7 +339,6 @@ class Store:
             attached.setdefault(a["message_id"], []).append(
                 Attachment(a["name"], a["path"], a["kind"], a["text"], spans, a["tokens"], a["id"])  # type: ignore[arg-type]
             )
-        pending = self.writer.pending()  # not written yet: show it as it will be
         siblings: dict[int | None, list[int]] = {}
         for r in self.db.execute("SELECT id, parent_id FROM messages WHERE conversation_id = ? ORDER BY id",
                                  (conversation_id,)):

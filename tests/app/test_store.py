@@ -32,3 +32,23 @@ def test_search_rename_delete(tmp_path):
     store.delete_conversation(b)
     assert [c.id for c in store.conversations()] == [a]
     assert store.messages(b) == []
+
+
+def test_a_reply_committed_between_the_two_reads_shows_its_new_text(tmp_path):
+    """The writer drops a pending update only after committing it; ``messages`` must not read the
+    rows before the commit and the pending updates after it (CI saw a branch lose its prefix)."""
+    store = Store(tmp_path / "c.sqlite3")
+    cid = store.create_conversation("Rainbow")
+    store.add_message(cid, "user", "colours?")
+    reply = store.add_message(cid, "assistant", "", model="m", complete=False)
+    store.update_message(reply, "Red, orange")
+    read_rows = store._path
+
+    def rows_then_commit(conversation_id):  # the writer's commit lands right after the rows are read
+        rows = read_rows(conversation_id)
+        assert store.writer.flush(10.0)
+        return rows
+
+    store._path = rows_then_commit
+    assert store.messages(cid)[-1].content == "Red, orange"
+    store.close()
