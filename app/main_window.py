@@ -30,6 +30,7 @@ from app import theme
 from engine.generation.backend import Backend
 from app.attachment_controller import AttachmentController
 from app.bench_launcher import BenchLauncher
+from app.gil import favour_the_gui_thread
 from app.bridge import Bridge, Failure
 from app.budget_controller import BudgetController
 from app.chat_controller import ChatController
@@ -70,6 +71,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.settings, settings_notice = settings_io.load()
         self.store, store_notice = (store, None) if store else open_store(self._confirm)
+        favour_the_gui_thread()  # before the workers start running Python
         self.bridge = Bridge(backend, self)
         self.session = Session(self)
         self._progress: JobProgressDialog | None = None

@@ -163,10 +163,6 @@ def _type_like_a_person(qtbot, widget, text: str) -> None:
         qtbot.wait(15)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "Known stall, not yet explained: the first ~100-120 ms after attaching the 20-page PDF pass inside "
-    "Qt's event loop without a timer tick (no Python frame of ours on the GUI thread; the extraction alone "
-    "holds the GIL at most 7 ms). Issue 17 stays open on it."))
 def test_gui_never_stalls_while_the_bar_counts_a_20_page_pdf(qtbot, window, tmp_path):
     w = window
     w.settings.set_value("context_length", 8192)  # room for thousands of the PDF's 14,000 tokens
