@@ -61,11 +61,13 @@ def stream_generate(
     on_prefill: ProgressCallback | None = None,
     prefill_chunk: int = PREFILL_CHUNK,
     decode_round: Callable[[Sequence], Iterator[GenerationEvent]] | None = None,
+    on_prefilled: Callable[[Sequence], None] | None = None,
 ) -> Iterator[GenerationEvent]:
     """Stream a reply to ``prompt`` (token ids) in slot 0 as events; the last one has a finish reason.
 
     After the first token, each ``decode_round(seq)`` feeds the model and yields what it
     confirms (speculative decoding gives one); by default a round is one token.
+    ``on_prefilled(seq)`` runs once the prompt is in the cache, before the first token.
 
     Raises:
         InvalidSamplingError: a setting in ``params`` is out of range.
@@ -82,6 +84,8 @@ def stream_generate(
         if logits is None:
             yield seq.finish("cancelled")
             return
+        if on_prefilled is not None:
+            on_prefilled(seq)
         yield from seq.step(logits, runner.last_argmax)
         while not seq.done:
             if decode_round is None:

@@ -71,10 +71,7 @@ class DraftModel:
         k = min(k, runner.context_length - len(ids) - 1)
         if k <= 0:
             return Draft([])
-        cached = min(runner.common_prefix(ids), len(ids) - 1)  # the last id is fed again for its logits
-        runner.trim(cached)
-        for start in range(cached, len(ids), DRAFT_PREFILL_CHUNK):
-            logits = runner.forward(ids[start : start + DRAFT_PREFILL_CHUNK])
+        logits = self.follow(ids)
         tokens: list[int] = []
         probs: list[np.ndarray] = []
         while True:
@@ -90,6 +87,21 @@ class DraftModel:
             if len(tokens) == k or confidence < self.min_confidence:
                 return Draft(tokens, probs or None)
             logits = runner.forward([token])
+
+
+    def follow(self, ids: Ids[int]) -> np.ndarray:
+        """Bring the draft's cache to ``ids``, feeding only what it lacks; the logits after the last id.
+
+        Before the first token this is the draft's prefill of the prompt, so that cost lands in
+        the time to first token, as the target's own prefill does, not in the decode rate.
+        """
+        runner = self.model.runner
+        ids = list(ids)
+        cached = min(runner.common_prefix(ids), len(ids) - 1)  # the last id is fed again for its logits
+        runner.trim(cached)
+        for start in range(cached, len(ids), DRAFT_PREFILL_CHUNK):
+            logits = runner.forward(ids[start : start + DRAFT_PREFILL_CHUNK])
+        return logits
 
 
 def load_draft(folder: str | Path, target: LoadedModel, options: LoadOptions) -> DraftModel:

@@ -90,6 +90,11 @@ class Speculator:
         self.greedy = params.temperature == 0.0
         self.rng = np.random.default_rng(params.seed)
 
+    def prepare(self, seq: Sequence) -> None:
+        """Once the prompt is in the target's cache: a draft model reads it too (see ``DraftModel.follow``)."""
+        if isinstance(self.proposer, DraftModel) and seq.prompt:
+            self.proposer.follow(seq.prompt)
+
     def round(self, seq: Sequence) -> Iterator[GenerationEvent]:
         start = time.perf_counter()
         runner = seq.model.runner
@@ -152,4 +157,5 @@ def speculative_generate(
     """``stream_generate`` with speculative rounds; events count drafted and accepted tokens."""
     params = params or SamplingParams()
     speculator = Speculator(proposer or PromptLookup(), params)
-    yield from stream_generate(model, prompt, params, cancel, on_prefill, decode_round=speculator.round)
+    yield from stream_generate(model, prompt, params, cancel, on_prefill,
+                               decode_round=speculator.round, on_prefilled=speculator.prepare)

@@ -58,6 +58,20 @@ def test_after_a_rejected_draft_the_draft_cache_holds_only_the_accepted_ids(fp32
     assert second == DraftModel(cold, min_confidence=0.0).propose(accepted, 3).tokens  # the same drafts as a cold cache gives
 
 
+def test_the_draft_reads_the_prompt_before_the_first_token(fp32_and_draft):
+    # Its prefill belongs to the time to first token; inside the decode window it hid the
+    # speed-up on long prompts (a 1,000-token document: 1.05x against 1.9x on a short chat).
+    target, draft_model = fp32_and_draft
+    prompt = target.codec.encode_chat([{"role": "user", "content": QUESTIONS[0]}])
+    target.runner.reset()
+    draft_model.runner.reset()
+    events = speculative_generate(target, prompt, SamplingParams(max_new_tokens=8), proposer=DraftModel(draft_model))
+    first = next(e for e in events if e.token_id is not None)
+    assert draft_model.runner.ids == prompt
+    assert first.token_id is not None
+    events.close()
+
+
 def test_a_draft_with_another_tokenizer_is_refused_with_the_reason(default_model_dir, tiny_models):
     with pytest.raises(ModelLoadError, match="cannot draft for .*vocabulary has .* tokens"):
         check_draft(default_model_dir, tiny_models / "genai")
