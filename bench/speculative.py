@@ -20,6 +20,10 @@ is the same token for token as plain (and where it first differs), whether genai
 ours, and how much of the plain output copies the prompt (the share of its 4-grams found in
 the prompt): prompt lookup can only help where that is high.
 
+With a draft model, the draft also decodes alone (its own greedy reply, same session) so
+the cost of one draft step against one target step is recorded: speculation can gain at
+most about 1 / (that cost + verification) per accepted token.
+
 Every run is cold: the target's cache (and the draft's) is reset first. A draft model reads
 the prompt right after the target does, before the first token, so its prefill shows in
 the time to first token (recorded beside decode and wall time), not in the decode rate.
@@ -152,6 +156,10 @@ def summarize(ids: list[int], samples: dict[str, list[dict]]) -> dict:
         "plain_output_stable": all(p["ids"] == reference for p in plain),
         "plain_output_copies_prompt": copied_share(ids, reference),
     }
+    alone = samples.get("draft-alone")
+    if alone:
+        out["draft_alone_decode_tps"] = med(alone, "decode_tps")
+        out["draft_step_cost"] = _ratio(out["plain_decode_tps"], out["draft_alone_decode_tps"])
     genai = samples.get("onnxruntime-genai")
     if genai:
         g = med(genai, "decode_tps")
@@ -167,11 +175,13 @@ def summarize(ids: list[int], samples: dict[str, list[dict]]) -> dict:
 
 
 def report(name: str, s: dict) -> None:
+    d = (f"  draft alone {s['draft_alone_decode_tps']:.1f} tok/s: a draft step costs {s['draft_step_cost']:.2f} of a "
+         "target step;" if "draft_step_cost" in s else "")
     g = f"  genai {s['genai_decode_tps']:.1f} (ours/genai plain {s['plain_over_genai']:.2f}x, speculative {s['speculative_over_genai']:.2f}x; same ids {s['genai_same_ids_as_plain']})" if "genai_decode_tps" in s else ""
     print(f"{name} ({s['prompt_tokens']} prompt, {s['generated_tokens']} new): decode plain {s['plain_decode_tps']:.1f}, "
           f"speculative {s['speculative_decode_tps']:.1f} tok/s = {s['speedup']:.2f}x (pairs {s['speedup_same_round_pairs']:.2f}x); "
           f"ttft {s['plain_ttft_s']:.2f} / {s['speculative_ttft_s']:.2f} s; "
-          f"wall {s['plain_wall_s']:.2f} / {s['speculative_wall_s']:.2f} s = {s['wall_speedup']:.2f}x;{g}\n"
+          f"wall {s['plain_wall_s']:.2f} / {s['speculative_wall_s']:.2f} s = {s['wall_speedup']:.2f}x;{d}{g}\n"
           f"    acceptance {s['acceptance_rate']:.2f}, {s['verification_passes_per_reply']:.1f} passes/reply, "
           f"{s['accepted_per_pass']:.2f} accepted/pass of {s['drafted_per_pass']:.2f} drafted, histogram {s['accepted_per_pass_histogram']}; "
           f"same tokens {s['same_tokens']} (first difference at {s['first_difference_at']}); copies prompt {s['plain_output_copies_prompt']:.2f}",
@@ -210,6 +220,8 @@ def main() -> int:
     plain_model = target if args.plain_no_spin else model
     setup["plain"] = "the non-spinning target session" if args.plain_no_spin else "the default (spinning) session"
     runners = {"plain": lambda ids: run(plain_model, ids), "speculative": lambda ids: run(target, ids, proposer)}
+    if isinstance(proposer, DraftModel):  # what one draft step costs against one target step
+        runners["draft-alone"] = lambda ids: run(proposer.model, ids)
     if genai is not None:
         runners["onnxruntime-genai"] = lambda ids: run_genai(genai, ids, model.eos_ids)
     summary: dict[str, dict] = {}

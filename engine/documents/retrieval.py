@@ -27,6 +27,7 @@ from engine.documents.model import Document
 from engine.documents.spans import paragraph_spans
 
 TokenCounter = Callable[[str], int]
+ChunkKey = tuple[str, int, int]  # document name, start and end offsets in its text
 CHUNK_TOKENS = 300
 EXCERPTS_INTRO = "Excerpts from the attached documents, the parts most relevant to the question:"
 _WORD = re.compile(r"\w+")
@@ -76,6 +77,7 @@ class DocumentContext:
             ``"report.pdf: pages 4-9 not included"``.
         citations: The citation of each included excerpt, in order (neighbouring
             chunks are joined into one excerpt); empty when whole.
+        included: The key of each chunk put in; empty when whole.
     """
 
     text: str
@@ -83,6 +85,7 @@ class DocumentContext:
     tokens: int
     omitted: tuple[str, ...]
     citations: tuple[str, ...]
+    included: frozenset[ChunkKey] = frozenset()
 
 
 def build_context(
@@ -92,6 +95,7 @@ def build_context(
     budget_tokens: int,
     chunk_tokens: int = CHUNK_TOKENS,
     dense: DenseScores | None = None,
+    already_in: frozenset[ChunkKey] | None = None,
 ) -> DocumentContext:
     """Put the documents in whole if they fit ``budget_tokens``, else their most relevant chunks.
 
@@ -102,6 +106,8 @@ def build_context(
         budget_tokens: The most tokens ``DocumentContext.text`` may take.
         chunk_tokens: Target chunk size when retrieving (the scorer's, if smaller).
         dense: Ranks chunks by meaning beside BM25; None for BM25 alone.
+        already_in: For a follow-up question: chunks an earlier turn already carries. Only
+            chunks outside it are chosen, and never the whole documents.
     """
     if budget_tokens < 0 or chunk_tokens <= 0:
         raise ValueError(f"budget_tokens must be >= 0 and chunk_tokens > 0, got {budget_tokens}, {chunk_tokens}")
@@ -109,7 +115,7 @@ def build_context(
         return DocumentContext("", True, 0, (), ())
     whole = "\n\n".join(_whole(doc) for doc in docs)
     # Counting a long text is slow with a real tokenizer; skip it when clearly hopeless.
-    if len(whole) * tokens_per_char(whole, count_tokens) <= 2 * budget_tokens:
+    if already_in is None and len(whole) * tokens_per_char(whole, count_tokens) <= 2 * budget_tokens:
         whole_tokens = count_tokens(whole)
         if whole_tokens <= budget_tokens:
             return DocumentContext(whole, True, whole_tokens, (), ())
@@ -122,9 +128,11 @@ def build_context(
     cosines = dense.scores(docs, per_doc, question) if dense is not None else None
     if cosines is not None:
         scores = hybrid_scores(scores, cosines)
-    chosen, text, tokens, citations = _select(flat, owners, scores, count_tokens, budget_tokens)
+    skip = {i for i, c in enumerate(flat) if (c.name, c.start, c.end) in (already_in or ())}
+    chosen, text, tokens, citations = _select(flat, owners, scores, count_tokens, budget_tokens, skip)
     omitted = tuple(line for doc, chunks in zip(docs, per_doc) if (line := _omitted_line(doc, chunks, chosen)))
-    return DocumentContext(text, False, tokens, omitted, citations)
+    included = frozenset((c.name, c.start, c.end) for c in flat if id(c) in chosen)
+    return DocumentContext(text, False, tokens, omitted, citations, included)
 
 
 def _whole(doc: Document) -> str:
@@ -263,15 +271,15 @@ def bm25_scores(texts: Sequence[str], query: str, k1: float = 1.5, b: float = 0.
 
 
 def _select(
-    chunks: list[Chunk], owners: list[int], scores: list[float], count: TokenCounter, budget: int
+    chunks: list[Chunk], owners: list[int], scores: list[float], count: TokenCounter, budget: int, skip: set[int]
 ) -> tuple[set[int], str, int, tuple[str, ...]]:
-    """Best-scoring chunks that fit, rendered in document order; ties go to earlier chunks.
+    """Best-scoring chunks that fit, rendered in document order; ties go to earlier chunks; never ``skip``.
 
     Chunks that share no word with the question are left out when any chunk does.
 
     Returns the ids of the chosen chunks, the rendered text, its tokens and its citations.
     """
-    ranked = sorted(range(len(chunks)), key=lambda i: (-scores[i], i))
+    ranked = sorted((i for i in range(len(chunks)) if i not in skip), key=lambda i: (-scores[i], i))
     if any(scores):
         # Unrelated chunks would only lengthen prefill; without any match ("summarise
         # this"), the start of each document is the best guess, so keep them then.

@@ -30,6 +30,7 @@ from engine.runtime.tokenizer import TextCodec
 SegmentKind = Literal["system", "history", "document", "message", "template", "reserve", "free"]
 Key = tuple[str, int]  # (kind, document index; 0 for the other kinds)
 _TEMPLATE: Key = ("template", 0)
+_FOLLOW_UP: Key = ("follow-up", 0)  # a follow-up question's new excerpts of earlier documents
 _SENTINEL = "\ue000{}\ue001"  # private-use characters no message holds
 
 
@@ -118,10 +119,12 @@ def _message_pieces(composed: ComposedPrompt, turns: Sequence[Turn]) -> list[lis
 def _new_message_pieces(content: str, turn: Turn) -> list[tuple[Key, str]]:
     """The new message: the framing, each document's part and the question (see ``compose``)."""
     head, tail = f"{DOCS_INTRO}\n\n", f"\n\n{turn.content}"
-    if not turn.documents or content == turn.content or not (content.startswith(head) and content.endswith(tail)):
+    if content == turn.content or not (content.startswith(head) and content.endswith(tail)):
         return [(("message", 0), content)]
     block = content[len(head) : len(content) - len(tail)]
-    return [(_TEMPLATE, head), *_document_pieces(block, turn.documents), (_TEMPLATE, "\n\n"), (("message", 0), turn.content)]
+    # Without documents of its own, a follow-up carries new excerpts of earlier ones (see compose).
+    documents = _document_pieces(block, turn.documents) if turn.documents else [(_FOLLOW_UP, block)]
+    return [(_TEMPLATE, head), *documents, (_TEMPLATE, "\n\n"), (("message", 0), turn.content)]
 
 
 def _document_pieces(block: str, docs: Sequence[Document]) -> list[tuple[Key, str]]:
@@ -231,6 +234,8 @@ def _prompt_segments(tokens: dict[Key, int], docs: Sequence[Document], omitted: 
     for index, doc in enumerate(docs):
         detail = next((line.partition(": ")[2] for line in omitted if line.startswith(f"{doc.name}: ")), "")
         segments.append(Segment("document", doc.name, tokens.get(("document", index), 0), detail))
+    if tokens.get(_FOLLOW_UP):
+        segments.append(Segment("document", "Earlier documents", tokens[_FOLLOW_UP], "new excerpts for this question"))
     segments += [Segment("message", "Message", tokens.get(("message", 0), 0)),
                  Segment("template", "Template", tokens.get(_TEMPLATE, 0))]
     return tuple(segments)

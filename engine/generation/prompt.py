@@ -3,6 +3,9 @@
 Attached documents go in front of the question they were sent with: whole when they
 fit the room the context had when they were sent, otherwise the most relevant chunks
 (``engine.documents.retrieval.build_context``), with a note saying what was left out.
+A later question without documents of its own gets the chunks of those documents most
+relevant to it that no earlier turn carries, a few at most: what is already there stays
+where it is, so the cache reuses it and the question costs its own tokens and the new ones.
 Given the installed embedder's scorer (``engine.documents.dense.installed_scorer()``),
 the chunks are ranked by BM25 and meaning together; without it, by BM25 alone.
 Runs on the worker thread: counting tokens over long documents is slow.
@@ -11,14 +14,17 @@ Runs on the worker thread: counting tokens over long documents is slow.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from engine.documents import Document
-from engine.documents.retrieval import DenseScores, DocumentContext, build_context
+from engine.documents.retrieval import CHUNK_TOKENS, DenseScores, DocumentContext, build_context
 
 DOCS_INTRO = "Answer using these attached documents."
 # Room kept for the chat template's own tokens around each message.
 _TEMPLATE_SLACK = 16
+# A follow-up question's new excerpts take a sixteenth of the context, or two chunks in a
+# small one: a few chunks, so its prefill stays a fraction of the first question's.
+FOLLOW_UP_SHARE = 16
 
 
 @dataclass(frozen=True)
@@ -91,18 +97,42 @@ def compose(
     return ComposedPrompt(tuple(messages), tuple(omitted), used, whole)
 
 
+def follow_up_budget(context_length: int, dense: DenseScores | None) -> int:
+    """The most tokens of new excerpts a question without documents of its own may bring."""
+    chunk = min(CHUNK_TOKENS, dense.chunk_tokens) if dense is not None else CHUNK_TOKENS
+    return max(context_length // FOLLOW_UP_SHARE, 2 * chunk)
+
+
 def _fit_as_sent(
     turns: Sequence[Turn], count_tokens: Callable[[str], int], context_length: int, max_new_tokens: int,
     system: int, plain: list[int], dense: DenseScores | None,
 ) -> dict[int, DocumentContext]:
-    """Each turn's documents against the budget of the moment it was sent: stable as turns are added."""
+    """Each turn's documents against the budget of the moment it was sent: stable as turns are added.
+
+    A user turn without documents takes new excerpts of the earlier turns' chunked documents.
+    """
     fitted: dict[int, DocumentContext] = {}
     used = 0
+    quotable: list[Document] = []  # documents sent so far that did not go in whole
+    included: frozenset = frozenset()
     for index, turn in enumerate(turns):
+        before = system + sum(plain[: index + 1]) + used
         if turn.documents:
-            budget = document_budget(context_length, max_new_tokens, system + sum(plain[: index + 1]) + used)
-            fitted[index] = build_context(turn.documents, turn.content, count_tokens, max(0, budget), dense=dense)
-            used += fitted[index].tokens
+            budget = document_budget(context_length, max_new_tokens, before)
+            context = build_context(turn.documents, turn.content, count_tokens, max(0, budget), dense=dense)
+            if not context.fits_whole:
+                quotable.extend(turn.documents)
+        elif quotable and turn.role == "user":
+            # The room documents leave free is kept for exactly this.
+            budget = min(_room(context_length, max_new_tokens, before), follow_up_budget(context_length, dense))
+            context = build_context(quotable, turn.content, count_tokens, max(0, budget), dense=dense,
+                                    already_in=included)
+            context = replace(context, omitted=())  # the first turn's note already says what is out
+        else:
+            continue
+        fitted[index] = context
+        included |= context.included
+        used += context.tokens
     return fitted
 
 

@@ -86,3 +86,16 @@ def test_a_document_too_long_for_the_room_goes_in_as_excerpts(loaded_model):
     doc = next(s for s in budget.segments if s.kind == "document")
     assert "not included" in doc.detail and "log.txt" in budget.outcome
     assert budget.prompt_tokens == len(_sent_ids(loaded_model.codec, "S.", turns, 1024, "drop_oldest"))
+
+
+def test_a_follow_up_counts_its_new_excerpts_as_earlier_documents(loaded_model):
+    codec = loaded_model.codec
+    log = _doc("log.txt", 400)
+    turns = [Turn("user", "When is the lamp lit?", (log,)), Turn("assistant", "At dusk."),
+             Turn("user", "Which boats is the lamp lit for?")]
+    budget = measure_budget(codec, "S.", turns, 1024, PARAMS, "drop_oldest")
+    earlier = next(s for s in budget.segments if s.label == "Earlier documents")
+    assert earlier.kind == "document" and earlier.tokens > 0
+    assert _tokens(budget, "message") == len(codec.encode("Which boats is the lamp lit for?"))
+    assert budget.prompt_tokens == len(_sent_ids(codec, "S.", turns, 1024, "drop_oldest"))
+    assert sum(s.tokens for s in budget.segments if s.kind not in ("reserve", "free")) == budget.prompt_tokens

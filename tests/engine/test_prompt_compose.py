@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.documents import extract
-from engine.generation.prompt import ComposedPrompt, Turn, compose
+from engine.generation.prompt import DOCS_INTRO, ComposedPrompt, Turn, compose, follow_up_budget
 
 CONTEXT = 2048
 MAX_NEW = 256
@@ -61,3 +61,31 @@ def test_a_chat_that_outgrows_the_context_shrinks_the_excerpts_instead(loaded_mo
     composed = _compose(codec, turns)
     assert composed.document_tokens > 0
     assert len(codec.encode_chat(composed.messages)) <= CONTEXT - MAX_NEW
+
+
+def _sections(text: str) -> list[str]:
+    return [line.split(":")[0] for line in text.splitlines() if line.startswith("Section ")]
+
+
+def test_a_follow_up_question_appends_only_excerpts_not_yet_in_the_chat(loaded_model, big_document):
+    codec = loaded_model.codec
+    first = [Turn("user", "What does the report say about fire?", (big_document,))]
+    turns = first + [Turn("assistant", "The fire keeps its notes."), Turn("user", "What about the water?")]
+    before, after = _compose(codec, first), _compose(codec, turns)
+    assert after.messages[: len(before.messages)] == before.messages  # the first excerpts stay where they are
+    follow_up = after.messages[-1]["content"]
+    assert follow_up.startswith(DOCS_INTRO) and follow_up.endswith("What about the water?")
+    new = _sections(follow_up)
+    assert any("the water keeps" in line for line in follow_up.splitlines())
+    assert not set(new) & set(_sections(before.messages[-1]["content"]))  # nothing already there is repeated
+    question = len(codec.encode("What about the water?"))
+    assert len(codec.encode(follow_up)) <= follow_up_budget(CONTEXT, None) + question + 16  # a few chunks at most
+    assert after.omitted == before.omitted  # the note about what is out is the first turn's
+
+
+def test_a_follow_up_about_a_document_that_went_in_whole_adds_nothing(loaded_model, tmp_path):
+    path = tmp_path / "short.txt"
+    path.write_text("The water is cold in winter.\n", encoding="utf-8")
+    turns = [Turn("user", "Is the water cold?", (extract(path),)), Turn("assistant", "Yes."),
+             Turn("user", "What about the water in winter?")]
+    assert _compose(loaded_model.codec, turns).messages[-1]["content"] == "What about the water in winter?"
