@@ -5,12 +5,13 @@ A plain ``QObject`` without widgets of its own: it drives the composer's chips a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject
 
-from app.bridge import Bridge, DocumentExtracted, ExtractRequest
+from app.bridge import Bridge, DocumentExtracted, ExtractRequest, JobProgress
 from app.composer import Composer, PendingAttachment
 from engine.generation.prompt import document_budget
 from app.session import Session
@@ -26,8 +27,9 @@ class AttachmentController(QObject):
         self.session, self.store, self.bridge, self._settings = session, store, bridge, settings
         self.composer, self._conversation_id = composer, conversation_id
         self._attach_id = 0
-        self._extracting: dict[int, ExtractRequest] = {}  # still being read, by request id
+        self._extracting: dict[int, ExtractRequest] = {}  # still being read or embedded, by request id
         bridge.jobs.document_extracted.connect(self._on_jobs_document_extracted)
+        bridge.jobs.progressed.connect(self._on_jobs_progressed)
         composer.attachment_removed.connect(self._on_composer_attachment_removed)
 
     def attach_files(self, files: list[str]) -> None:
@@ -45,8 +47,15 @@ class AttachmentController(QObject):
             request.cancel.set()
         self.update_budget_note()
 
+    def _on_jobs_progressed(self, progress: JobProgress) -> None:
+        # After reading, the jobs thread embeds the chunks for retrieval; the chip shows how far.
+        item = self.composer.attachments.get(progress.request_id) if progress.kind == "index" else None
+        if item is not None and progress.fraction is not None:
+            self.composer.add_attachment(dataclasses.replace(item, indexed=progress.fraction))
+        if progress.kind == "index" and progress.fraction == 1:
+            self._extracting.pop(progress.request_id, None)
+
     def _on_jobs_document_extracted(self, extracted: DocumentExtracted) -> None:
-        self._extracting.pop(extracted.request_id, None)
         if extracted.request_id not in self.composer.attachments:
             return  # removed while it was being read
         doc = extracted.document

@@ -29,7 +29,7 @@ from engine.generation.backend import Backend, Message
 from engine.serving.local_chat import ServingBackend  # EngineBackend, plus the local server
 from app.backend_switch import BackendSwitch  # the local engine or a remote server
 from engine.generation.prompt import compose
-from engine.documents.dense import installed_scorer
+from engine.documents.dense import index_document, installed_scorer
 from app.speculation_worker import SpeculationWorker
 from app.worker_messages import (  # the window imports these from here too
     ConvertRequest,
@@ -195,9 +195,9 @@ class JobWorker(QObject):
     def extract(self, request: ExtractRequest) -> None:
         from engine.documents import ExtractionCancelled, extract
 
-        def progress(done: int, total: int) -> None:
+        def progress(done: int, total: int, kind: str = "extract") -> None:
             fraction = done / total if total else None
-            self.progressed.emit(JobProgress("extract", Path(request.path).name, fraction, request.request_id))
+            self.progressed.emit(JobProgress(kind, Path(request.path).name, fraction, request.request_id))
 
         try:
             doc = extract(request.path, progress, request.cancel)
@@ -208,11 +208,12 @@ class JobWorker(QObject):
             self.failed.emit(Failure("extract", _user_message(exc), request.request_id, request.path))
             return
         self.document_extracted.emit(DocumentExtracted(request.request_id, doc, tokens))
+        # Embedded now, while the question is typed, rather than inside the first answer's wait.
+        index_document(doc, self._count_tokens, lambda done, total: progress(done, total, "index"), request.cancel)
 
     @Slot(str)
     def inspect_folder(self, folder: str) -> None:
         from engine.generation.backend import read_info
-
         try:
             info = read_info(folder)
         except BaseException as exc:  # noqa: BLE001
@@ -252,8 +253,7 @@ class JobWorker(QObject):
         except BaseException as exc:  # noqa: BLE001
             self.failed.emit(Failure(kind, _user_message(exc)))
             return
-        watcher = threading.Thread(target=self._terminate_on_cancel, args=(proc, cancel), daemon=True)
-        watcher.start()
+        threading.Thread(target=self._terminate_on_cancel, args=(proc, cancel), daemon=True).start()
         tail: list[str] = []
         assert proc.stdout is not None
         for line in proc.stdout:

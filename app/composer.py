@@ -33,6 +33,7 @@ class PendingAttachment:
     name: str
     document: Document | None = None
     tokens: int = 0
+    indexed: float | None = None  # share of its chunks embedded so far, while that runs
 
 
 class PromptEdit(QPlainTextEdit):
@@ -79,7 +80,8 @@ class Chip(QFrame):
             self.label.setText(f"{item.name} · reading…")
             self.close_button.setToolTip("Stop reading and remove this attachment")
         else:
-            self.label.setText(f"{item.name} · {item.tokens:,} tokens")
+            indexing = f" · indexing {item.indexed:.0%}" if item.indexed is not None and item.indexed < 1 else ""
+            self.label.setText(f"{item.name} · {item.tokens:,} tokens{indexing}")
             self.close_button.setToolTip("Remove this attachment")
         # How the file was read, when that was a guess (say, a legacy encoding).
         self.label.setToolTip(item.document.note if item.document is not None else "")

@@ -5,14 +5,15 @@
 BM25 alone. A scorer that cannot load or run its embedder also answers None, once logged,
 so retrieval falls back to BM25 without the user seeing an error.
 
-Chunk vectors are kept in memory per document (keyed by its name and a hash of its text),
-so a document is embedded once per process, not on every question. Storing them with
-the attachment in SQLite, so a restart does not embed again, is a later step.
+Chunk vectors are kept in memory per document (keyed by its name and a hash of its text)
+and in SQLite (``engine.documents.vector_store``), so a document is embedded once, not on
+every question nor again after a restart. ``index_document`` embeds a new attachment's
+chunks ahead of the first question, with progress, and can be cancelled: a cancelled run
+stores nothing, and the next one embeds only what is missing.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections import OrderedDict
@@ -20,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.documents.model import Document
+from engine.documents.vector_store import VectorStore, default_store_path, document_digest
 
 if TYPE_CHECKING:
     from engine.documents.retrieval import Chunk
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 # were measured at, well inside the encoder's 256-token window, so no chunk is truncated.
 DENSE_CHUNK_TOKENS = 128
 MAX_DOCUMENTS = 32  # documents whose vectors stay in memory
+INDEX_BATCH = 16  # chunks embedded between progress reports and cancel checks
 
 
 class TextEmbedder(Protocol):
@@ -40,15 +43,18 @@ class DenseScorer:
 
     Args:
         load: Makes the embedder (``engine.runtime.embedder.Embedder`` in the app).
-        max_documents: How many documents' vectors to keep (least recently used go first).
+        max_documents: How many documents' vectors to keep in memory (least recently used go first).
+        store: Where vectors outlive the process; None keeps them in memory only.
 
     Safe to share between threads: one call embeds at a time.
     """
 
     chunk_tokens = DENSE_CHUNK_TOKENS
 
-    def __init__(self, load: Callable[[], TextEmbedder], max_documents: int = MAX_DOCUMENTS) -> None:
+    def __init__(self, load: Callable[[], TextEmbedder], max_documents: int = MAX_DOCUMENTS,
+                 store: VectorStore | None = None) -> None:
         self._load = load
+        self.store = store
         self._embedder: TextEmbedder | None = None
         self._broken = False
         self._lock = threading.Lock()
@@ -82,18 +88,59 @@ class DenseScorer:
                 self._broken = True
         return self._embedder
 
-    def _vectors(self, embedder: TextEmbedder, doc: Document, chunks: Sequence[Chunk]) -> list[Any]:
-        key = (doc.name, hashlib.sha256(doc.text.encode("utf-8", "surrogatepass")).hexdigest())
+    def index(self, doc: Document, chunks: Sequence[Chunk], progress: Callable[[int, int], None] | None = None,
+              cancel: threading.Event | None = None) -> bool:
+        """Embed and store the chunks not yet stored; False if cancelled (then nothing new is stored)."""
+        with self._lock:
+            embedder = self._embedder_or_none()
+            known, digest = self._known(doc, chunks)
+            missing = [c for c in chunks if (c.start, c.end) not in known]
+        new: dict[tuple[int, int], Any] = {}
+        for start in range(0, len(missing), INDEX_BATCH):
+            if embedder is None or (cancel is not None and cancel.is_set()):
+                return False
+            batch = missing[start : start + INDEX_BATCH]
+            with self._lock:  # a batch at a time, so a question asked meanwhile waits one batch at most
+                vectors = dict(zip(((c.start, c.end) for c in batch), embedder.embed([c.text for c in batch])))
+                known.update(vectors)  # a question asked meanwhile uses them; the store gets them all at once
+            new.update(vectors)
+            if progress is not None:
+                progress(len(new), len(missing))
+        with self._lock:
+            self._keep(known, digest, new)
+        return True
+
+    def _known(self, doc: Document, chunks: Sequence[Chunk]) -> tuple[dict[tuple[int, int], Any], str]:
+        """The document's vectors in memory, topped up from the store; and its digest."""
+        digest = document_digest(doc.text)
+        key = (doc.name, digest)
         known = self._cache.pop(key, {})
         self._cache[key] = known
         while len(self._cache) > self._max_documents:
             self._cache.popitem(last=False)
+        lacking = [(c.start, c.end) for c in chunks if (c.start, c.end) not in known]
+        if lacking and self.store is not None:
+            known.update(self.store.load(digest, lacking))
+        return known, digest
+
+    def _keep(self, known: dict[tuple[int, int], Any], digest: str, new: dict[tuple[int, int], Any]) -> None:
+        if not new:
+            return
+        known.update(new)
+        self.embedded += len(new)
+        if self.store is not None:
+            try:
+                self.store.save(digest, new)
+            except Exception:  # noqa: BLE001 - a full disk must not break the answer
+                log.exception("could not store the document's vectors; they stay in memory")
+
+    def _vectors(self, embedder: TextEmbedder, doc: Document, chunks: Sequence[Chunk]) -> list[Any]:
+        known, digest = self._known(doc, chunks)
         missing = [chunk for chunk in chunks if (chunk.start, chunk.end) not in known]
         if missing:
             # The text alone: the citation header says nothing about the content.
-            for chunk, vector in zip(missing, embedder.embed([chunk.text for chunk in missing])):
-                known[(chunk.start, chunk.end)] = vector
-            self.embedded += len(missing)
+            self._keep(known, digest, dict(zip(((c.start, c.end) for c in missing),
+                                               embedder.embed([c.text for c in missing]))))
         return [known[(chunk.start, chunk.end)] for chunk in chunks]
 
 
@@ -103,12 +150,41 @@ _shared_lock = threading.Lock()
 
 def installed_scorer() -> DenseScorer | None:
     """The process-wide scorer if the embedder is installed, else None (checked on every call)."""
-    from engine.runtime.embedder import Embedder, embedder_dir
+    from engine.runtime.embedder import EMBEDDER_NAME, EMBEDDER_ROUTE, Embedder, embedder_dir
 
     folder = embedder_dir()
     if not (folder / "model.onnx").is_file():
         return None
     with _shared_lock:
         if str(folder) not in _shared:
-            _shared[str(folder)] = DenseScorer(lambda: Embedder(folder))
+            store = _open_store(f"{EMBEDDER_NAME}/{EMBEDDER_ROUTE}")
+            _shared[str(folder)] = DenseScorer(lambda: Embedder(folder), store=store)
         return _shared[str(folder)]
+
+
+def _open_store(embedder: str) -> VectorStore | None:
+    try:
+        return VectorStore(default_store_path(), embedder)
+    except Exception:  # noqa: BLE001 - an unwritable data folder: vectors stay in memory
+        log.exception("could not open the vector store; document vectors stay in memory")
+        return None
+
+
+def index_document(doc: Document, count_tokens: Callable[[str], int],
+                   progress: Callable[[int, int], None] | None = None, cancel: threading.Event | None = None) -> bool:
+    """Embed ``doc``'s chunks (as retrieval will cut them) ahead of the first question.
+
+    False if there is no embedder, it was cancelled or it failed (logged): retrieval then
+    embeds what it needs itself, or ranks with BM25 alone.
+    """
+    from engine.documents.retrieval import CHUNK_TOKENS, chunk_document
+
+    scorer = installed_scorer()
+    if scorer is None:
+        return False
+    try:
+        chunks = chunk_document(doc, count_tokens, min(CHUNK_TOKENS, scorer.chunk_tokens))
+        return scorer.index(doc, chunks, progress, cancel)
+    except Exception:  # noqa: BLE001 - indexing early is an optimisation, never an error
+        log.exception("indexing %s failed", doc.name)
+        return False
