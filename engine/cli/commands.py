@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from engine.cli import remote_commands
+from engine.cli import catalogue_commands, remote_commands
 from engine.cli.repl import user_lines
 from engine.core.errors import EngineError, ModelLoadError
 from engine.core.events import GenerationEvent, LoadOptions, ModelInfo, SamplingParams
@@ -322,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     models_sub = models.add_subparsers(dest="models_command", required=True)
     p = models_sub.add_parser("list", help="list installed models")
     p.set_defaults(func=cmd_models_list)
+    catalogue_commands.register(models_sub)
 
     try:
         from engine.cli import convert_commands
