@@ -31,6 +31,7 @@ from app.backend_switch import BackendSwitch  # the local engine or a remote ser
 from engine.generation.prompt import compose
 from engine.documents.dense import index_document, installed_scorer
 from app.speculation_worker import SpeculationWorker
+from app.cli_progress import progress_fraction
 from app.worker_messages import (  # the window imports these from here too
     ConvertRequest,
     DocumentExtracted,
@@ -224,8 +225,12 @@ class JobWorker(QObject):
     @Slot(object)
     def install_default(self, request: InstallRequest | None = None) -> None:
         request = request or InstallRequest()
-        cmd = child_process.python_module("engine.cli", "models", "install-default")
-        self._run_cli("install", cmd, self.install_finished, _default_model_dir, request.cancel)
+        if request.catalogue_id:  # a catalogue model rather than the default one
+            cmd = child_process.python_module("engine.cli", "models", "pull", request.catalogue_id)
+            folder = lambda: str(paths.models_dir() / request.catalogue_id)  # noqa: E731
+        else:
+            cmd, folder = child_process.python_module("engine.cli", "models", "install-default"), _default_model_dir
+        self._run_cli("install", cmd, self.install_finished, folder, request.cancel)
 
     @Slot(object)
     def convert(self, request: ConvertRequest) -> None:
@@ -260,7 +265,7 @@ class JobWorker(QObject):
             line = line.rstrip()
             if line:
                 tail = (tail + [line])[-5:]
-                self.progressed.emit(JobProgress(kind, line, _fraction(line)))
+                self.progressed.emit(JobProgress(kind, line, progress_fraction(line)))
         code = proc.wait()  # the watcher ends once the process has exited
         if cancel.is_set():
             self.failed.emit(Failure(kind, "Cancelled."))
@@ -276,17 +281,6 @@ class JobWorker(QObject):
                 if proc.poll() is None:
                     proc.terminate()
                 return
-
-
-def _fraction(line: str) -> float | None:
-    # The CLI prints "[ 42%] stage" lines; install-default indents them ("  [ 42%] stage").
-    line = line.strip()
-    if line.startswith("[") and "%]" in line:
-        try:
-            return float(line[1 : line.index("%]")].strip()) / 100
-        except ValueError:
-            return None
-    return None
 
 
 def _default_model_dir() -> str:
@@ -315,6 +309,7 @@ class Bridge(QObject):
     extract_requested = Signal(object)
     inspect_requested = Signal(str)
     install_default_requested = Signal()
+    pull_requested = Signal(str)  # a catalogue id
     convert_requested = Signal(object)
     _install_queued = Signal(object)  # InstallRequest
 
@@ -336,6 +331,7 @@ class Bridge(QObject):
         self.extract_requested.connect(self.jobs.extract)
         self.inspect_requested.connect(self.jobs.inspect_folder)
         self.install_default_requested.connect(self._on_install_default_requested)
+        self.pull_requested.connect(self._on_install_default_requested)
         self._install_queued.connect(self.jobs.install_default)
         self.convert_requested.connect(self.jobs.convert)
         # Cancel events of jobs not yet finished; a job's request (and event) is freed when it ends.
@@ -364,8 +360,8 @@ class Bridge(QObject):
     def _on_extract_requested(self, request: ExtractRequest) -> None:
         self._extract_cancels.add(request.cancel)
 
-    def _on_install_default_requested(self) -> None:
-        request = InstallRequest()
+    def _on_install_default_requested(self, catalogue_id: str = "") -> None:
+        request = InstallRequest(catalogue_id)
         self._cli_cancels.add(request.cancel)
         self._install_queued.emit(request)
 

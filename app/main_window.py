@@ -37,6 +37,7 @@ from app.chat_controller import ChatController
 from app.chat_view import ChatView
 from app.chat_menu import install_chat_menu
 from app.view_menu import install_view_menu
+from app.models_menu import install_models_menu
 from app.composer import Composer, why_send_is_off
 from app.conversation_list import ConversationList
 from app.convert_dialog import ConvertDialog, offer_conversion
@@ -102,6 +103,7 @@ class MainWindow(QMainWindow):
             "escape": self._on_escape_shortcut_activated, "shortcuts": self.show_shortcuts, "quit": self.close,
             "delete_chat": self.chats.delete_selected})
         self.drop_overlay = DropOverlay(self)
+        install_models_menu(self)
         install_chat_menu(self)
         install_view_menu(self)
         self.benchmark = BenchLauncher(self)

@@ -182,6 +182,11 @@ class ModelController(QObject):
         self.job_started.emit("Installing the default model", "Downloading…")
         self.bridge.install_default_requested.emit()
 
+    def pull(self, catalogue_id: str, name: str) -> None:
+        """Download a catalogue model (from the hub: the only network use), then load it."""
+        self.job_started.emit(f"Downloading {name}", "Connecting to the model hub…")
+        self.bridge.pull_requested.emit(catalogue_id)
+
     def convert(self, request: ConvertRequest) -> None:
         self.job_started.emit(f"Converting {Path(request.src).name}", "Starting…")
         self.bridge.convert_requested.emit(request)

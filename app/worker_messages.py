@@ -45,9 +45,10 @@ class ExtractRequest:
 
 @dataclass(frozen=True)
 class InstallRequest:
-    """Install the default model. Each job has its own ``cancel``, so a cancel pressed
-    while it waits in the queue still reaches it."""
+    """Install the default model, or pull a catalogue model. Each job has its own
+    ``cancel``, so a cancel pressed while it waits in the queue still reaches it."""
 
+    catalogue_id: str = ""  # empty: the default model
     cancel: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
 
 

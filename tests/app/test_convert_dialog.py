@@ -6,7 +6,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from app.bridge import Failure, JobProgress, _fraction
+from app.bridge import Failure, JobProgress
+from app.cli_progress import progress_fraction as _fraction
 from app.convert_dialog import ConvertDialog, app_wording, free_name
 from app.main_window import MainWindow
 from tests.app.fakes import ScriptedBackend
