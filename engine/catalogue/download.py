@@ -54,12 +54,12 @@ def remote_files(entry: CatalogueEntry, endpoint: str | None = None) -> list[Rem
     except (HfHubHTTPError, httpx.HTTPError, OSError) as exc:
         raise CatalogueError(f"Could not reach the model hub for {entry.repo}: {exc}") from None
     listed = {s.rfilename: s for s in info.siblings or []}
-    missing = [name for name in entry.files if name not in listed]
+    missing = [entry.remote_name(name) for name in entry.files if entry.remote_name(name) not in listed]
     if missing:
         raise CatalogueError(f"{entry.repo} no longer has {', '.join(missing)}; the catalogue entry is out of date.")
     out = []
     for name in entry.files:
-        s = listed[name]
+        s = listed[entry.remote_name(name)]
         sha = s.lfs.sha256 if s.lfs is not None else None
         out.append(RemoteFile(name, int(s.lfs.size if s.lfs is not None else s.size or 0), sha, s.blob_id))
     return out
@@ -160,7 +160,7 @@ def _present_bytes(staging: Path, file: RemoteFile) -> int:
 def _url(entry: CatalogueEntry, file: RemoteFile, endpoint: str | None) -> str:
     from huggingface_hub import hf_hub_url
 
-    return hf_hub_url(entry.repo, file.name, revision=entry.revision, endpoint=endpoint)
+    return hf_hub_url(entry.repo, entry.remote_name(file.name), revision=entry.revision, endpoint=endpoint)
 
 
 def discard(dest: Path) -> None:

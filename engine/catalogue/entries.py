@@ -50,6 +50,10 @@ class CatalogueEntry:
     license: str
     card: str
     revision: str = "main"
+    subfolder: str = ""  # where the files sit in the repository (a GenAI build's folder); installed flat
+
+    def remote_name(self, name: str) -> str:
+        return f"{self.subfolder}/{name}" if self.subfolder else name
 
     def kv_cache_bytes(self, context: int) -> int:
         a = self.architecture
@@ -102,10 +106,11 @@ def _entry(raw: dict) -> CatalogueEntry:
         id=raw["id"], name=raw["name"], repo=raw["repo"], format=raw["format"], files=tuple(raw["files"]),
         size_bytes=int(raw["size_bytes"]), quantization=raw["quantization"], parameters=raw["parameters"],
         architecture=arch, license=raw["license"], card=raw["card"], revision=raw.get("revision", "main"),
+        subfolder=raw.get("subfolder", "").strip("/"),
     )
     if entry.format not in FORMATS:
         raise ValueError(f"{entry.id}: format must be one of {FORMATS}")
-    if not entry.files or any(f.startswith("/") or ".." in f.split("/") for f in entry.files):
+    if not entry.files or any(f.startswith("/") or ".." in f.split("/") for f in (*entry.files, entry.subfolder)):
         raise ValueError(f"{entry.id}: files must be relative paths inside the repository")
     if entry.format == "gguf" and [f for f in entry.files if f.endswith(".gguf")] != list(entry.files[:1]):
         raise ValueError(f"{entry.id}: a GGUF entry downloads exactly one .gguf file")

@@ -21,7 +21,7 @@ REPO = "local/SmolLM2-135M-Instruct"
 @pytest.fixture
 def hub_and_catalogue(default_model_dir: Path, tmp_path: Path, monkeypatch):
     files = sorted(p.name for p in default_model_dir.iterdir() if p.is_file())
-    template = json.loads(CATALOGUE_FILE.read_text(encoding="utf-8"))["models"][-1]
+    template = {**json.loads(CATALOGUE_FILE.read_text(encoding="utf-8"))["models"][-1], "subfolder": ""}
     small = {**template, "id": "smollm2-135m-local", "name": "SmolLM2 135M (local hub)", "repo": REPO, "files": files,
              "size_bytes": sum((default_model_dir / f).stat().st_size for f in files), "parameters": "135M"}
     huge = {**template, "id": "enormous", "name": "Enormous 900B", "size_bytes": 2**50, "parameters": "900B"}

@@ -23,7 +23,7 @@ def test_the_shipped_catalogue_follows_its_schema():
     assert len(entries) >= 5 and {e.format for e in entries} == {"gguf", "onnx"}
     for entry, spec in zip(entries, raw["models"]):
         assert set(spec) <= {"id", "name", "repo", "format", "files", "size_bytes", "quantization", "parameters",
-                             "architecture", "license", "card", "revision"}
+                             "architecture", "license", "card", "revision", "subfolder"}
         assert __import__("re").fullmatch(ID_FORMAT, entry.id), entry.id
         assert entry.repo.count("/") == 1 and entry.card.startswith("https://huggingface.co/")
         assert entry.size_bytes > 10**8 and entry.license and entry.quantization
@@ -70,7 +70,8 @@ def test_search_prints_one_line_per_model_offline():
 def test_pull_downloads_verifies_installs_and_the_model_answers(default_model_dir: Path, tmp_path: Path):
     files = sorted(p.name for p in default_model_dir.iterdir() if p.is_file())
     spec = json.loads(CATALOGUE_FILE.read_text(encoding="utf-8"))
-    entry = {**spec["models"][-1], "id": "smollm2-135m-local", "repo": "local/SmolLM2-135M", "files": files}
+    entry = {**spec["models"][-1], "id": "smollm2-135m-local", "repo": "local/SmolLM2-135M", "files": files,
+             "subfolder": ""}
     catalogue = tmp_path / "catalogue.json"
     catalogue.write_text(json.dumps({"version": 1, "models": [entry]}), encoding="utf-8")
     with LocalHub() as hub:
@@ -88,3 +89,23 @@ def test_pull_downloads_verifies_installs_and_the_model_answers(default_model_di
     answer = _cli("generate", "Say hello.", "--model", str(installed), "--max-new-tokens", "4", env=env)
     assert answer.returncode == 0, answer.stderr
     assert answer.stdout.strip()
+
+
+@pytest.mark.slow
+def test_pulling_a_gguf_converts_it_keeping_its_quantization(default_gguf: Path, tmp_path: Path):
+    spec = json.loads(CATALOGUE_FILE.read_text(encoding="utf-8"))
+    entry = {**spec["models"][0], "id": "smollm2-135m-gguf", "repo": "local/SmolLM2-135M-GGUF",
+             "files": [default_gguf.name]}
+    catalogue = tmp_path / "catalogue.json"
+    catalogue.write_text(json.dumps({"version": 1, "models": [entry]}), encoding="utf-8")
+    with LocalHub() as hub:
+        hub.add("local/SmolLM2-135M-GGUF", {default_gguf.name: default_gguf.read_bytes()})
+        env = {"HF_ENDPOINT": hub.url, "HEARTH_CATALOGUE": str(catalogue), "HEARTH_HOME": str(tmp_path / "home")}
+        done = _cli("models", "pull", "smollm2-135m-gguf", env=env)
+    assert done.returncode == 0, done.stderr
+    installed = tmp_path / "home" / "data" / "models" / "smollm2-135m-gguf"
+    assert done.stdout.splitlines()[-1] == f"Model ready: {installed}"
+    recorded = json.loads((installed / "hearth.json").read_text())
+    assert recorded["source_weights"] == "Q4_1" and "exact" in recorded["route"]  # its own grid, kept
+    answer = _cli("generate", "Say hello.", "--model", str(installed), "--max-new-tokens", "4", env=env)
+    assert answer.returncode == 0, answer.stderr

@@ -114,3 +114,9 @@ def test_a_full_disk_says_so_and_installs_nothing(hub, entry, tmp_path, monkeypa
 def test_an_unreachable_hub_is_a_clear_error(entry, tmp_path):
     with pytest.raises(CatalogueError, match="Could not reach the model hub"):
         download(entry, tmp_path / "tiny", endpoint="http://127.0.0.1:9")
+
+
+def test_files_in_a_repository_subfolder_are_installed_flat(hub, entry, tmp_path):
+    hub.add("acme/genai", {f"cpu/int4/{name}": data for name, data in FILES.items()})
+    nested = dataclasses.replace(entry, repo="acme/genai", subfolder="cpu/int4")
+    assert _installed(download(nested, tmp_path / "genai", endpoint=hub.url)) == FILES
