@@ -12,7 +12,9 @@ of its top-k chunks overlaps its known answer passage. Needs the installed embed
 Hybrid is ``engine.documents.fusion.hybrid_scores``, the app's own fusion. ``--dense-top all``
 (the default) admits every chunk, which is plain RRF; a number admits only that many
 chunks without a question word, as the app does. Each knob takes a comma-separated list:
-the whole grid is run, each chunk size embedded once, one row per setting.
+the whole grid is run, each chunk size embedded once, one row per setting, and the pick
+is the row with the best hybrid - BM25 margin, ties going to the fewest knobs changed from
+the app's defaults, then to the values nearest them in the grid.
 
 Two question sets: retrieval_questions.json (GPL v3) is the held-out TEST set;
 retrieval_questions_dev.json (MPL 2.0 + Apache 2.0) is the one to tune on.
@@ -33,12 +35,15 @@ sys.path.insert(0, str(ROOT))  # this checkout's engine, not another installed o
 from tokenizers import Tokenizer  # noqa: E402
 
 from engine.documents import extract  # noqa: E402
-from engine.documents.fusion import hybrid_scores, ranking  # noqa: E402
+from engine.documents.dense import DENSE_CHUNK_TOKENS  # noqa: E402
+from engine.documents.fusion import DENSE_TOP, DENSE_WEIGHT, RRF_K, hybrid_scores, ranking  # noqa: E402
 from engine.documents.retrieval import bm25_scores, chunk_document  # noqa: E402
 from engine.runtime.embedder import Embedder, embedder_dir  # noqa: E402
 
 QUESTIONS = ROOT / "tests" / "data" / "retrieval_questions.json"
-ALL = 0  # --dense-top all: no chunk is left out
+ALL = None  # --dense-top all: no chunk is left out
+APP_DEFAULTS = {"chunk_tokens": DENSE_CHUNK_TOKENS, "rrf_k": float(RRF_K), "dense_weight": DENSE_WEIGHT,
+                "dense_top": DENSE_TOP}
 
 
 def main() -> int:
@@ -74,11 +79,11 @@ def main() -> int:
         dense = [(vectors @ query).tolist() for query in query_vectors]
         base = {"bm25": [ranking(s) for s in keyword], "dense": [ranking(s) for s in dense]}
         for rrf_k, weight, top in itertools.product(args.rrf_k, args.dense_weight, args.dense_top):
-            orders = dict(base, hybrid=[ranking(hybrid_scores(kw, dn, rrf_k, top or len(chunks), weight))
+            orders = dict(base, hybrid=[ranking(hybrid_scores(kw, dn, rrf_k, len(chunks) if top is ALL else top, weight))
                                         for kw, dn in zip(keyword, dense)])
             rows.append(_row(questions, relevant, orders, args.k, len(chunks),
                              {"chunk_tokens": chunk_tokens, "rrf_k": rrf_k, "dense_weight": weight,
-                              "dense_top": top or "all"}))
+                              "dense_top": "all" if top is ALL else top}))
 
     result = {"questions_file": str(args.questions.relative_to(ROOT) if args.questions.is_absolute()
                                     and args.questions.is_relative_to(ROOT) else args.questions),
@@ -87,7 +92,11 @@ def main() -> int:
     if len(rows) == 1:
         result.update(rows[0])
     else:
-        result["grid"] = rows
+        result["app_defaults"] = APP_DEFAULTS
+        result["pick_rule"] = ("best margin (hybrid - BM25 hits); ties: fewest knobs changed from app_defaults, "
+                               "then fewest grid steps from them")
+        result["pick"] = _pick(rows, vars(args))
+        result["grid"] = [{key: value for key, value in row.items() if key != "missed"} for row in rows]
     for row in rows:
         hits = row["hits"]
         print(f"{row['setting']}  {row['chunks']} chunks  recall@{args.k}: bm25 {hits['bm25']}/{len(questions)}"
@@ -114,6 +123,20 @@ def _row(questions: list[dict], relevant: list[set[int]], orders: dict[str, list
     return {"setting": setting, "chunks": chunks, "chunk_tokens": setting["chunk_tokens"], "hits": hits,
             "recall": {name: round(hit / total, 3) for name, hit in hits.items()},
             "margin_points": round(100 * (hits["hybrid"] - hits["bm25"]) / total, 1), "missed": missed}
+
+
+def _pick(rows: list[dict], grid: dict) -> dict:
+    def changed(row: dict) -> tuple[int, int]:
+        knobs = [(name, value) for name, value in row["setting"].items() if value != APP_DEFAULTS[name]]
+        steps = sum(abs(grid[name].index(_arg(value)) - grid[name].index(_arg(APP_DEFAULTS[name])))
+                    for name, value in knobs if _arg(APP_DEFAULTS[name]) in grid[name])
+        return len(knobs), steps
+
+    return min(rows, key=lambda row: (-(row["hits"]["hybrid"] - row["hits"]["bm25"]), *changed(row)))
+
+
+def _arg(value: object) -> object:
+    return ALL if value == "all" else value
 
 
 def _list(kind):
