@@ -69,26 +69,13 @@ def main() -> int:
     passages = [_locate(doc.text, q["answer"]) for q in questions]
     query_vectors = embedder.embed([q["question"] for q in questions])
 
-    rows = []
-    for chunk_tokens in args.chunk_tokens:
-        chunks = chunk_document(doc, lambda text: len(counter.encode(text).ids), chunk_tokens)
-        # The text alone: the citation header (file name, lines) says nothing about the content.
-        vectors = embedder.embed([chunk.text for chunk in chunks])
-        relevant = [{i for i, c in enumerate(chunks) if c.start < end and start < c.end} for start, end in passages]
-        keyword = [bm25_scores([c.text for c in chunks], q["question"]) for q in questions]
-        dense = [(vectors @ query).tolist() for query in query_vectors]
-        base = {"bm25": [ranking(s) for s in keyword], "dense": [ranking(s) for s in dense]}
-        for rrf_k, weight, top in itertools.product(args.rrf_k, args.dense_weight, args.dense_top):
-            orders = dict(base, hybrid=[ranking(hybrid_scores(kw, dn, rrf_k, len(chunks) if top is ALL else top, weight))
-                                        for kw, dn in zip(keyword, dense)])
-            rows.append(_row(questions, relevant, orders, args.k, len(chunks),
-                             {"chunk_tokens": chunk_tokens, "rrf_k": rrf_k, "dense_weight": weight,
-                              "dense_top": "all" if top is ALL else top}))
-
-    result = {"questions_file": str(args.questions.relative_to(ROOT) if args.questions.is_absolute()
-                                    and args.questions.is_relative_to(ROOT) else args.questions),
-              "document": spec["document"], "questions": len(questions), "k": args.k,
-              "embedder": embedder.info.name}
+    count = lambda text: len(counter.encode(text).ids)  # noqa: E731
+    rows = [row for chunk_tokens in args.chunk_tokens
+            for row in _grid(doc, count, chunk_tokens, embedder, questions, query_vectors, passages, args)]
+    path = args.questions.resolve()
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    result = {"questions_file": str(shown), "document": spec["document"], "questions": len(questions),
+              "k": args.k, "embedder": embedder.info.name}
     if len(rows) == 1:
         result.update(rows[0])
     else:
@@ -107,6 +94,26 @@ def main() -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return 0
+
+
+def _grid(doc, count, chunk_tokens: int, embedder: Embedder, questions: list[dict], query_vectors,
+          passages: list[tuple[int, int]], args: argparse.Namespace) -> list[dict]:
+    """One row per (RRF k, dense weight, admissions) at one chunk size; the chunks are embedded once."""
+    chunks = chunk_document(doc, count, chunk_tokens)
+    # The text alone: the citation header (file name, lines) says nothing about the content.
+    vectors = embedder.embed([chunk.text for chunk in chunks])
+    relevant = [{i for i, c in enumerate(chunks) if c.start < end and start < c.end} for start, end in passages]
+    keyword = [bm25_scores([c.text for c in chunks], q["question"]) for q in questions]
+    dense = [(vectors @ query).tolist() for query in query_vectors]
+    base = {"bm25": [ranking(s) for s in keyword], "dense": [ranking(s) for s in dense]}
+    rows = []
+    for rrf_k, weight, top in itertools.product(args.rrf_k, args.dense_weight, args.dense_top):
+        admitted = len(chunks) if top is ALL else top
+        hybrid = [ranking(hybrid_scores(kw, dn, rrf_k, admitted, weight)) for kw, dn in zip(keyword, dense)]
+        setting = {"chunk_tokens": chunk_tokens, "rrf_k": rrf_k, "dense_weight": weight,
+                   "dense_top": "all" if top is ALL else top}
+        rows.append(_row(questions, relevant, dict(base, hybrid=hybrid), args.k, len(chunks), setting))
+    return rows
 
 
 def _row(questions: list[dict], relevant: list[set[int]], orders: dict[str, list[list[int]]], k: int,

