@@ -20,3 +20,11 @@ def test_second_in_both_rankings_beats_first_in_one_and_last_in_the_other():
 def test_rankings_of_different_items_are_refused():
     with pytest.raises(ValueError):
         reciprocal_rank_fusion([[0, 1], [0]])
+
+
+def test_a_weight_scales_one_rankings_terms():
+    fused = reciprocal_rank_fusion([[0, 1], [1, 0]], k=0, weights=[1.0, 3.0])
+    assert fused == pytest.approx([1 / 1 + 3 / 2, 1 / 2 + 3 / 1])
+    assert fused[1] > fused[0]
+    with pytest.raises(ValueError):
+        reciprocal_rank_fusion([[0, 1], [1, 0]], weights=[1.0])
