@@ -28,7 +28,7 @@ class LocalHub:
         self.reported: dict[tuple[str, str], str] = {}
         self.cut_after: dict[tuple[str, str], int] = {}
         self.ranges: list[tuple[str, str | None]] = []  # (path, Range header) of each file GET
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = _QuietServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -54,6 +54,13 @@ class LocalHub:
             sha = self.reported.get((repo, name)) or hashlib.sha256(data).hexdigest()
             entry["lfs"] = {"sha256": sha, "size": len(data), "pointerSize": 134}
         return entry
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that stops reading (a cancelled download) is expected here, not an error
 
 
 def _handler(hub: LocalHub) -> type[BaseHTTPRequestHandler]:
