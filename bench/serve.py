@@ -69,11 +69,11 @@ def _wait(port: int, proc: subprocess.Popen, path: str) -> None:
     raise RuntimeError("server did not start")
 
 
-def start_hearth(model: Path) -> tuple[subprocess.Popen, int, str]:
+def start_hearth(model: Path, *extra: str, log: str = "hearth") -> tuple[subprocess.Popen, int, str]:
     port = _port()
     proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", str(model), "--port", str(port),
-                             "--parallel", "8", "--threads", "2", "--context", "2048"],
-                            stdout=_log("hearth"), stderr=subprocess.STDOUT, cwd=ROOT)
+                             "--parallel", "8", "--threads", "2", "--context", "2048", *extra],
+                            stdout=_log(log), stderr=subprocess.STDOUT, cwd=ROOT)
     _wait(port, proc, "/health")
     return proc, port, "SmolLM2-135M-Instruct"
 

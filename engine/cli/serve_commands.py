@@ -14,6 +14,8 @@ def register(sub: argparse._SubParsersAction, add_model_args) -> None:  # noqa: 
     p.add_argument("--api-key", default=None, help="bearer token clients must send; required off 127.0.0.1")
     p.add_argument("--queue", type=int, default=64, help="requests that may wait for a slot (default 64)")
     p.add_argument("--cors-origin", action="append", default=[], help="allow browser pages from this origin")
+    p.add_argument("--speculate", choices=["off", "lookup"], default="off",
+                   help="prompt-lookup speculation while only one request is decoding (default off)")
     add_model_args(p)
     p.set_defaults(func=cmd_serve)
 
@@ -28,7 +30,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     args.slots = args.parallel
     model = _load(args)
     server = LocalServer(model, model.info.name, args.host, args.port, args.api_key,
-                         tuple(args.cors_origin), args.queue)
+                         tuple(args.cors_origin), args.queue, lookup=args.speculate == "lookup")
     print(f"serving {model.info.name} at {server.url}/v1 ({model.runner.slots} parallel, "
           f"context {model.runner.context_length}); Ctrl+C stops", flush=True)
     server.run()

@@ -8,6 +8,10 @@ than one chunk. A
 scheduler (the server's) calls ``add`` and ``step`` at token boundaries, so
 requests join and leave while others decode.
 
+With ``lookup=True``, a sequence that decodes alone (nothing else decoding or
+prefilling) takes speculative rounds instead of ticks: prompt lookup drafts, one run
+checks the drafts (``engine.generation.speculative``). With two or more, ticks resume.
+
 Prefill runs at batch 1 in the sequence's own slot, because ONNX Runtime's CPU
 GroupQueryAttention refuses several tokens per row next to a past: prefill rows and
 decode rows never share a run.
@@ -26,6 +30,8 @@ from engine.core.events import GenerationEvent, SamplingParams
 from engine.generation.generate import PREFILL_CHUNK, check_prompt, prefill_chunks
 from engine.generation.sampling import validate
 from engine.generation.sequence import Sequence
+from engine.generation.proposers import PromptLookup
+from engine.generation.speculative import Speculator
 from engine.runtime.model import LoadedModel
 
 
@@ -42,10 +48,14 @@ class _Prefilling:
 class BatchDecoder:
     """Runs up to ``model.runner.slots`` sequences together."""
 
-    def __init__(self, model: LoadedModel, prefill_chunk: int = PREFILL_CHUNK) -> None:
+    def __init__(self, model: LoadedModel, prefill_chunk: int = PREFILL_CHUNK, lookup: bool = False) -> None:
         self.model = model
         self.runner = model.runner
         self.prefill_chunk = prefill_chunk
+        # Prompt-lookup speculation, only while one sequence decodes alone: with two or more,
+        # the batched tick already fills the idle compute that speculation would use.
+        self.lookup = lookup
+        self._speculators: dict[int, tuple[Sequence, Speculator]] = {}  # by slot
         self._free = set(range(self.runner.slots))
         self._prefilling: deque[_Prefilling] = deque()
         self._decoding: list[Sequence] = []
@@ -121,6 +131,8 @@ class BatchDecoder:
 
     def _decode_tick(self) -> list[tuple[Sequence, GenerationEvent]]:
         decoding = self._decoding
+        if self.lookup and len(decoding) == 1 and not self._prefilling:
+            return self._speculative_round(decoding[0])
         try:
             logits = self.runner.decode_tick([s.slot for s in decoding], [s.tokens[-1] for s in decoding])
         except Exception as exc:  # noqa: BLE001 - the batch failed: every member ends with the reason
@@ -132,6 +144,20 @@ class BatchDecoder:
             chosen = int(argmax[seq.slot]) if argmax is not None else None
             events += self._after_step(seq, seq.step(logits[seq.slot], chosen), joining=False)
         self._decoding = [s for s in decoding if not s.done]
+        return events
+
+    def _speculative_round(self, seq: Sequence) -> list[tuple[Sequence, GenerationEvent]]:
+        owner, speculator = self._speculators.get(seq.slot, (None, None))
+        if owner is not seq or speculator is None:  # a new sequence in this slot: fresh adaptive k
+            speculator = Speculator(PromptLookup(), seq.params)
+            self._speculators[seq.slot] = (seq, speculator)
+        try:
+            produced = list(speculator.round(seq))
+        except Exception as exc:  # noqa: BLE001 - as a failed tick: the sequence ends with the reason
+            self._decoding = []
+            return [self._end(seq, seq.finish("error", _message(exc)))]
+        events = self._after_step(seq, produced, joining=False)
+        self._decoding = [s for s in self._decoding if not s.done]
         return events
 
     def _after_step(

@@ -61,10 +61,10 @@ class ServerLoad:
 class Scheduler:
     """Runs requests on ``model`` in a thread of its own, up to ``model.runner.slots`` at once."""
 
-    def __init__(self, model: LoadedModel, max_queue: int = 64) -> None:
+    def __init__(self, model: LoadedModel, max_queue: int = 64, lookup: bool = False) -> None:
         self.model = model
         self.max_queue = max_queue
-        self._batch = BatchDecoder(model)
+        self._batch = BatchDecoder(model, lookup=lookup)  # lookup: speculation while one request decodes
         self._waiting: deque[Ticket] = deque()
         self._running: dict[object, Ticket] = {}  # Sequence -> Ticket
         self._wake = threading.Condition()

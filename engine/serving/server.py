@@ -69,11 +69,12 @@ class LocalServer:
     """Serves ``model`` over HTTP until ``stop`` (or Ctrl+C when run in the foreground)."""
 
     def __init__(self, model: LoadedModel, model_name: str, host: str = "127.0.0.1", port: int = 8080,
-                 api_key: str | None = None, cors_origins: tuple[str, ...] = (), max_queue: int = 64) -> None:
+                 api_key: str | None = None, cors_origins: tuple[str, ...] = (), max_queue: int = 64,
+                 lookup: bool = False) -> None:
         check_bind(host, api_key)
         self.host, self.port = host, port
         self.state = ServerState(model_name, api_key, allowed_hosts(host, port))
-        self.scheduler = Scheduler(model, max_queue)
+        self.scheduler = Scheduler(model, max_queue, lookup)
         self.state.scheduler = self.scheduler
         config = uvicorn.Config(create_app(self.state, cors_origins), host=host, port=port, log_level="warning",
                                 timeout_graceful_shutdown=10, limit_concurrency=512)

@@ -147,3 +147,36 @@ def test_a_ragged_decode_tick_gives_each_row_bit_for_bit_its_logits_alone(defaul
         logits = runner.decode_tick(range(4), [ids[length + step] for length in lengths])
         for row, length in enumerate(lengths):
             assert (logits[row] == alone[length][step]).all(), (step, row)
+
+
+COPY = ("Repeat this list exactly, one item per line:\napples, pears, plums, cherries, grapes, lemons, limes, "
+        "oranges, peaches, apricots, figs, dates, melons, mangoes, kiwis, berries")
+
+
+def test_a_sequence_decoding_alone_speculates_and_keeps_its_greedy_ids(fp32_model_dir):
+    # fp32: a k-row verification rounds exactly as one-row steps do, so ids must match.
+    model = load_model(fp32_model_dir, LoadOptions(context_length=512, threads=2, slots=2))
+    prompt = model.codec.encode_chat([{"role": "user", "content": COPY}])
+    params = SamplingParams(max_new_tokens=40, ignore_eos=True)
+    (plain,) = _alone(fp32_model_dir, [prompt], params)
+    batch = BatchDecoder(model, lookup=True)
+    seq = batch.add(prompt, params)
+    events = []
+    while batch.busy:
+        events += [event for _, event in batch.step()]
+    assert [e.token_id for e in events if e.token_id is not None] == plain
+    assert events[-1].drafted_tokens > 0 and events[-1].accepted_tokens > 0
+    assert batch.free_slots == 2 and seq.done
+
+
+def test_two_sequences_decoding_together_do_not_speculate(fp32_model_dir):
+    model = load_model(fp32_model_dir, LoadOptions(context_length=512, threads=2, slots=2))
+    prompts = [model.codec.encode_chat([{"role": "user", "content": q}]) for q in (COPY, QUESTIONS[0])]
+    params = SamplingParams(max_new_tokens=24, ignore_eos=True)
+    batch = BatchDecoder(model, lookup=True)
+    seqs = [batch.add(p, params) for p in prompts]
+    last = {}
+    while batch.busy:
+        last.update({seq: event for seq, event in batch.step()})
+    assert [last[s].drafted_tokens for s in seqs] == [0, 0]  # never alone while it had drafts to make
+    assert [s.tokens for s in seqs] == _alone(fp32_model_dir, prompts, params)
