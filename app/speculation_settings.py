@@ -14,7 +14,8 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QWidget
 
 from app.speculation_prefs import MODE_NAMES, MODES, SpeculationPrefs
 
-NOTE = ("Speculation applies to the app's chat; the local server decodes its requests batched, without it. "
+NOTE = ("While the local server runs, prompt lookup applies to whichever request decodes alone and is off "
+        "while several decode together; a draft model is used only without the server. "
         "A draft model uses extra memory.")
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from engine.core.errors import EngineError, ModelLoadError
 from engine.core.events import GenerationEvent, LoadOptions, LoadReport, ModelInfo, OverflowPolicy, SamplingParams
-from engine.generation.backend import EngineBackend, Message, PrefillCallback
+from engine.generation.backend import EngineBackend, Message, PrefillCallback, SpeculationMode
 
 if TYPE_CHECKING:  # the rest loads onnxruntime: imported where used, on the worker thread
     from engine.serving.scheduler import Scheduler, ServerLoad
@@ -65,7 +65,8 @@ class ServingBackend(EngineBackend):
         if model is None:
             raise ModelLoadError("Load a model first: the server serves the loaded model.")
         self.stop_server()
-        server = LocalServer(model, model.info.name, LOOPBACK, port, api_key or None)
+        server = LocalServer(model, model.info.name, LOOPBACK, port, api_key or None,
+                             lookup=self.speculation == "lookup")
         try:
             server.start()
         except BaseException:
@@ -79,6 +80,12 @@ class ServingBackend(EngineBackend):
             server.stop(timeout=2.0)
             raise EngineError("Hearth is quitting.")
         return server.url
+
+    def set_speculation(self, mode: SpeculationMode, draft_folder: str | None = None) -> None:
+        super().set_speculation(mode, draft_folder)
+        server = self._server
+        if server is not None:  # the scheduler reads it at its next tick
+            server.scheduler.lookup = mode == "lookup"
 
     def stop_server(self) -> None:
         """End the streams in progress cleanly and close the socket; a no-op when not serving."""

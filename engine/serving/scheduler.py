@@ -73,6 +73,15 @@ class Scheduler:
         self._thread = threading.Thread(target=self._loop, name="hearth-scheduler", daemon=True)
         self._thread.start()
 
+    @property
+    def lookup(self) -> bool:
+        """Prompt-lookup speculation while one request decodes alone; may be switched at any time."""
+        return self._batch.lookup
+
+    @lookup.setter
+    def lookup(self, on: bool) -> None:
+        self._batch.lookup = on
+
     # -- any thread -----------------------------------------------------------------------
     def submit(self, prompt: Ids[int], params: SamplingParams, deliver: Deliver,
                cancel: threading.Event | None = None) -> Ticket:

@@ -26,3 +26,21 @@ def test_a_lone_request_with_lookup_gives_the_same_greedy_text(fp32_model_dir):
     with serve(fp32_model_dir, "--parallel", "2", "--speculate", "lookup") as speculative:
         assert _answer(speculative) == expected
     assert expected.strip()
+
+
+def test_the_apps_lookup_setting_reaches_its_running_server(default_model_dir):
+    from engine.core.events import LoadOptions
+    from engine.serving.local_chat import ServingBackend
+    from tests.engine.serve_process import free_port
+
+    backend = ServingBackend()
+    backend.load(str(default_model_dir), LoadOptions(context_length=512, threads=1, slots=2))
+    backend.set_speculation("lookup")
+    try:
+        backend.start_server(free_port(), "")
+        scheduler = backend._server.scheduler
+        assert scheduler.lookup  # started with the app's setting
+        backend.set_speculation("off")
+        assert not scheduler.lookup  # and follows it while serving
+    finally:
+        backend.close()
