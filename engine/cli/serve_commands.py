@@ -30,11 +30,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     args.slots = args.parallel
     model = _load(args)
     server = LocalServer(model, model.info.name, args.host, args.port, args.api_key,
-                         tuple(args.cors_origin), args.queue, lookup=args.speculate == "lookup")
+                         tuple(args.cors_origin), args.queue, lookup=args.speculate == "lookup",
+                         embedder_threads=args.threads or 0)
     print(f"serving {model.info.name} at {server.url}/v1 ({model.runner.slots} parallel, "
           f"context {model.runner.context_length}); Ctrl+C stops", flush=True)
+    print(embeddings_line(server.embeddings.model_name, server.url), flush=True)
     server.run()
     print("stopped", flush=True)
     return 0
 
 
+def embeddings_line(embedder: str | None, url: str) -> str:
+    """What ``serve`` says about /v1/embeddings, on the line after ``serving ...``."""
+    from engine.serving.embeddings import INSTALL_HINT
+
+    if embedder is None:
+        return f"no embedder installed: /v1/embeddings answers an error until `{INSTALL_HINT}` installs one"
+    return f"embeddings from {embedder} at {url}/v1/embeddings"

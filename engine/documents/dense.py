@@ -150,10 +150,10 @@ _shared_lock = threading.Lock()
 
 def installed_scorer() -> DenseScorer | None:
     """The process-wide scorer if the embedder is installed, else None (checked on every call)."""
-    from engine.runtime.embedder import EMBEDDER_NAME, EMBEDDER_ROUTE, Embedder, embedder_dir
+    from engine.runtime.embedder import EMBEDDER_NAME, EMBEDDER_ROUTE, Embedder, installed_embedder_dir
 
-    folder = embedder_dir()
-    if not (folder / "model.onnx").is_file():
+    folder = installed_embedder_dir()
+    if folder is None:
         return None
     with _shared_lock:
         if str(folder) not in _shared:

@@ -37,6 +37,13 @@ def embedder_dir() -> Path:
     return paths.data_dir() / "embedders" / EMBEDDER_NAME
 
 
+def installed_embedder_dir() -> Path | None:
+    """The embedder's folder if it is installed, else None; looked up on every call, so an
+    install is seen without a restart."""
+    folder = embedder_dir()
+    return folder if (folder / "model.onnx").is_file() else None
+
+
 @dataclass(frozen=True)
 class EmbedderInfo:
     """What ``hearth.json`` says about an embedder folder."""
@@ -82,17 +89,21 @@ class Embedder:
         Texts longer than ``info.max_tokens`` are truncated, as the reference model does.
         Texts are batched by length, so padding stays small.
         """
+        return self.embed_and_count(texts, batch_size)[0]
+
+    def embed_and_count(self, texts: Sequence[str], batch_size: int = 16) -> tuple[np.ndarray, int]:
+        """``embed``, and how many tokens the encoder read (after truncation): a server's usage figure."""
         if batch_size <= 0:
             raise ValueError(f"batch_size must be > 0, got {batch_size}")
         out = np.zeros((len(texts), self.info.dimensions), dtype=np.float32)
         if not texts:
-            return out
+            return out, 0
         encodings = self._tokenizer.encode_batch(list(texts))
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             out[rows] = self._embed_batch([encodings[i] for i in rows])
-        return out
+        return out, sum(len(e.ids) for e in encodings)
 
     def _embed_batch(self, encodings: list) -> np.ndarray:  # type: ignore[type-arg]
         width = max(len(e.ids) for e in encodings)

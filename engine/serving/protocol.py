@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -48,9 +48,22 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class _Common(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=False)
+class _Refuses(BaseModel):
+    """A request whose fields beyond the declared ones must be in ``_ignored_when_default``, at that value."""
 
+    model_config = ConfigDict(extra="allow", strict=False)
+    _ignored_when_default: ClassVar[dict[str, Any]] = _IGNORED_WHEN_DEFAULT
+
+    def refuse_unsupported(self) -> None:
+        """Raise a 400 naming the first field Hearth cannot honour."""
+        for name, value in (self.model_extra or {}).items():
+            if name not in self._ignored_when_default:
+                raise OpenAIError(400, f"Unrecognized request argument supplied: {name}", param=name)
+            if value is not None and value != self._ignored_when_default[name]:
+                raise OpenAIError(400, f"Hearth does not support '{name}' (got {value!r}).", param=name)
+
+
+class _Common(_Refuses):
     model: str
     temperature: float | None = Field(default=None, **_bounds("temperature"))
     top_p: float | None = Field(default=None, **_bounds("top_p"))
@@ -66,14 +79,6 @@ class _Common(BaseModel):
         if isinstance(value, list) and len(value) > 4:
             raise ValueError("at most 4 stop sequences")
         return value
-
-    def refuse_unsupported(self) -> None:
-        """Raise a 400 naming the first field Hearth cannot honour."""
-        for name, value in (self.model_extra or {}).items():
-            if name not in _IGNORED_WHEN_DEFAULT:
-                raise OpenAIError(400, f"Unrecognized request argument supplied: {name}", param=name)
-            if value is not None and value != _IGNORED_WHEN_DEFAULT[name]:
-                raise OpenAIError(400, f"Hearth does not support '{name}' (got {value!r}).", param=name)
 
     def sampling(self, max_new_tokens: int, logprobs: bool, top_logprobs: int) -> SamplingParams:
         stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
@@ -116,6 +121,35 @@ class CompletionRequest(_Common):
     prompt: str
     max_tokens: int | None = Field(default=16, **_bounds("max_new_tokens"))  # OpenAI's default for completions
     logprobs: int | None = Field(default=None, ge=0, le=5)
+
+
+class EmbeddingRequest(_Refuses):
+    _ignored_when_default: ClassVar[dict[str, Any]] = {"user": None}
+
+    model: str
+    input: Any  # a string or a list of strings; ``texts`` refuses the rest by name
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = None
+
+    def texts(self, max_inputs: int) -> list[str]:
+        """The texts to embed. Raises a 400 for token ids, non-strings, empty texts or too many."""
+        texts = [self.input] if isinstance(self.input, str) else self.input
+        if not isinstance(texts, list):
+            raise OpenAIError(400, "'input' must be a string or a list of strings.", param="input")
+        if not texts:
+            raise OpenAIError(400, "'input' is empty: give at least one text.", param="input")
+        if len(texts) > max_inputs:
+            raise OpenAIError(400, f"'input' has {len(texts)} texts; at most {max_inputs} are embedded per "
+                              "request.", param="input")
+        for i, text in enumerate(texts):
+            if isinstance(text, (int, list)):  # what tiktoken-based clients send for pre-tokenized input
+                raise OpenAIError(400, "Hearth embeds text, not token ids: send 'input' as a string or a list "
+                                  "of strings.", param="input")
+            if not isinstance(text, str):
+                raise OpenAIError(400, "'input' must be a string or a list of strings.", param="input")
+            if not text:
+                raise OpenAIError(400, f"'input[{i}]' is an empty string.", param="input")
+        return texts
 
 
 def new_id(prefix: str) -> str:

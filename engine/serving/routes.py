@@ -22,6 +22,7 @@ from engine.core.events import GenerationEvent
 from engine.core.limits import SAMPLING_LIMITS
 from engine.serving import protocol as p
 from engine.serving.answers import collect, stream
+from engine.serving.embeddings import EmbeddingService
 from engine.serving.scheduler import QueueFullError, Scheduler, SchedulerStoppedError
 
 MAX_BODY_BYTES = 4 * 2**20
@@ -30,11 +31,13 @@ MAX_BODY_BYTES = 4 * 2**20
 class ServerState:
     """What the routes need; ``scheduler`` is None while the model (re)loads."""
 
-    def __init__(self, model_name: str, api_key: str | None, allowed_hosts: set[str] | None) -> None:
+    def __init__(self, model_name: str, api_key: str | None, allowed_hosts: set[str] | None,
+                 embeddings: EmbeddingService | None = None) -> None:
         self.model_name = model_name
         self.api_key = api_key
         self.allowed_hosts = allowed_hosts  # None: any Host (a token is then required)
         self.scheduler: Scheduler | None = None
+        self.embeddings = embeddings or EmbeddingService()
 
 
 def create_app(state: ServerState, cors_origins: tuple[str, ...] = ()) -> FastAPI:
@@ -67,7 +70,11 @@ def create_app(state: ServerState, cors_origins: tuple[str, ...] = ()) -> FastAP
         scheduler = state.scheduler
         if scheduler is not None:  # vLLM's field name, which clients (Hearth's remote backend) read
             entry["max_model_len"] = scheduler.model.runner.context_length
-        return {"object": "list", "data": [entry]}
+        listed = [entry]
+        embedder = state.embeddings.model_name
+        if embedder is not None:  # after the chat model: clients that take the first model still chat
+            listed.append({"id": embedder, "object": "model", "created": p.now(), "owned_by": "hearth"})
+        return {"object": "list", "data": listed}
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
@@ -93,6 +100,11 @@ def create_app(state: ServerState, cors_origins: tuple[str, ...] = ()) -> FastAP
         top = body.logprobs or 0
         params = body.sampling(_room(scheduler, prompt, body.max_tokens), body.logprobs is not None, top)
         return await _answer(request, scheduler, state, prompt, params, body, chat=False)
+
+    @app.post("/v1/embeddings")
+    async def embeddings(request: Request) -> Response:
+        body = await _parse(request, p.EmbeddingRequest)
+        return JSONResponse(await state.embeddings.answer(body, state.model_name))
 
     return app
 

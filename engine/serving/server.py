@@ -15,6 +15,7 @@ import uvicorn
 
 from engine.core.errors import EngineError
 from engine.runtime.model import LoadedModel
+from engine.serving.embeddings import EmbeddingService
 from engine.serving.routes import ServerState, create_app
 from engine.serving.scheduler import Scheduler, ServerLoad
 
@@ -66,14 +67,18 @@ class _Uvicorn(uvicorn.Server):
 
 
 class LocalServer:
-    """Serves ``model`` over HTTP until ``stop`` (or Ctrl+C when run in the foreground)."""
+    """Serves ``model`` over HTTP until ``stop`` (or Ctrl+C when run in the foreground).
+
+    The installed sentence embedder, if any, is served beside it at ``/v1/embeddings``.
+    """
 
     def __init__(self, model: LoadedModel, model_name: str, host: str = "127.0.0.1", port: int = 8080,
                  api_key: str | None = None, cors_origins: tuple[str, ...] = (), max_queue: int = 64,
-                 lookup: bool = False) -> None:
+                 lookup: bool = False, embedder_threads: int = 0) -> None:
         check_bind(host, api_key)
         self.host, self.port = host, port
-        self.state = ServerState(model_name, api_key, allowed_hosts(host, port))
+        self.embeddings = EmbeddingService(embedder_threads, max_queue)
+        self.state = ServerState(model_name, api_key, allowed_hosts(host, port), self.embeddings)
         self.scheduler = Scheduler(model, max_queue, lookup)
         self.state.scheduler = self.scheduler
         config = uvicorn.Config(create_app(self.state, cors_origins), host=host, port=port, log_level="warning",

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from collections.abc import Iterator
@@ -44,12 +45,22 @@ class Served:
 
 
 @contextmanager
-def serve(model: Path, *flags: str, key: str | None = None, context: int = 2048) -> Iterator[Served]:
+def serve(model: Path, *flags: str, key: str | None = None, context: int = 2048,
+          home: Path | None = None) -> Iterator[Served]:
+    """The server runs with ``HEARTH_HOME`` at ``home``, by default an empty folder: what it
+    serves beside the model (the embedder) never depends on the developer's own install."""
+    with tempfile.TemporaryDirectory(prefix="hearth-serve-home-") as empty:
+        with _serve(model, flags, key, context, home or Path(empty)) as served:
+            yield served
+
+
+@contextmanager
+def _serve(model: Path, flags: tuple[str, ...], key: str | None, context: int, home: Path) -> Iterator[Served]:
     port = free_port()
     cmd = [sys.executable, "-m", "engine.cli", "serve", str(model), "--port", str(port), "--context", str(context),
            "--threads", "2", *flags, *(["--api-key", key] if key else [])]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", "HEARTH_HOME": str(home)})
     served = Served(proc, port, key)
     deadline = time.monotonic() + 120
     try:

@@ -139,8 +139,8 @@ def test_bad_requests_get_openais_errors(server):
 def test_a_token_guards_every_v1_route_and_a_full_queue_says_429(default_model_dir):
     with serve(default_model_dir, "--parallel", "1", "--queue", "1", key="s3cret") as served:
         assert served.request("GET", "/health", headers={"Authorization": ""})[0] == 200
-        for path in ("/v1/models", "/v1/chat/completions"):
-            status, data = served.request("POST" if "chat" in path else "GET", path, {},
+        for path in ("/v1/models", "/v1/chat/completions", "/v1/embeddings"):
+            status, data = served.request("GET" if path == "/v1/models" else "POST", path, {},
                                           headers={"Authorization": "Bearer wrong"})
             assert status == 401 and json.loads(data)["error"]["type"] == "authentication_error"
             assert served.request("GET", path, headers={"Authorization": ""})[0] in (401, 405)
