@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from engine.documents import Document
 from engine.documents.retrieval import DenseScores, DocumentContext, build_context
+from engine.documents.sources import Source
 
 DOCS_INTRO = "Answer using these attached documents."
 # Room kept for the chat template's own tokens around each message.
@@ -34,6 +35,8 @@ class ComposedPrompt:
     omitted: tuple[str, ...] = ()  # "report.pdf: pages 4-9 not included"
     document_tokens: int = 0
     fits_whole: bool = True
+    # Every excerpt (or whole document) in the messages, in prompt order: what a reply can cite.
+    sources: tuple[Source, ...] = ()
 
 
 def _room(context_length: int, max_new_tokens: int, other_tokens: int) -> int:
@@ -80,15 +83,17 @@ def compose(
         fitted = _fit_newest_first(turns, count_tokens, room, dense)
     contents = [t.content for t in turns]
     omitted: list[str] = []
+    sources: list[Source] = []
     for index in sorted(fitted):
         context = fitted[index]
         omitted.extend(context.omitted)
+        sources.extend(context.sources)
         if context.text:
             contents[index] = f"{DOCS_INTRO}\n\n{context.text}\n\n{turns[index].content}"
     messages += [{"role": t.role, "content": c} for t, c in zip(turns, contents)]
     used = sum(c.tokens for c in fitted.values())
     whole = all(c.fits_whole for c in fitted.values())
-    return ComposedPrompt(tuple(messages), tuple(omitted), used, whole)
+    return ComposedPrompt(tuple(messages), tuple(omitted), used, whole, tuple(sources))
 
 
 def _fit_as_sent(
