@@ -22,7 +22,8 @@ def test_a_reply_shows_one_chip_per_source_and_a_click_shows_the_exact_text(qtbo
     qtbot.addWidget(view)
     view.show()
     reply = view.add_message(1, "assistant", "An answer.", "SmolLM2")
-    assert not reply.citations.isVisible()  # no sources, no row
+    qtbot.waitUntil(reply.isVisible, timeout=2000)
+    assert reply.citations.isHidden()  # no sources, no row
     reply.citations.set_sources(SOURCES)
     assert reply.citations.isVisible()
     labels = [chip.text() for chip in reply.citations.chips]
@@ -39,7 +40,7 @@ def test_a_reply_shows_one_chip_per_source_and_a_click_shows_the_exact_text(qtbo
     dialog.close()
     qtbot.waitUntil(lambda: reply.citations.dialog is None, timeout=2000)
     reply.citations.set_sources(())
-    assert not reply.citations.isVisible() and reply.citations.chips == []
+    assert reply.citations.isHidden() and reply.citations.chips == []
 
 
 def test_range_texts_name_the_unit():
