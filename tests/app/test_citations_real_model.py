@@ -92,15 +92,16 @@ def test_a_cited_reply_shows_its_page_and_keeps_it_after_a_restart(qtbot, real_w
 
 
 def _screenshot(qtbot, w: MainWindow, dialog) -> None:
-    """The window with the open source drawn over its lower right, as docs/citations.png shows it."""
+    """The window with the open source drawn over its right side, as docs/citations.png shows it."""
     folder = os.environ.get("HEARTH_SCREENSHOTS")
     if not folder:
         return
     Path(folder).mkdir(parents=True, exist_ok=True)
+    dialog.resize(520, 330)
     qtbot.wait(200)  # the last render tick of the reply
     picture = w.grab()
     card = dialog.grab()
-    at = QPoint(picture.width() - card.width() - 24, picture.height() - card.height() - 120)
+    at = QPoint(picture.width() - card.width() - 24, 390)  # below the reply and its left-out note
     painter = QPainter(picture)
     painter.drawPixmap(at, card)
     painter.setPen(QPen(QColor("#6b7280"), 1))
