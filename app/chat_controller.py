@@ -23,6 +23,7 @@ from app.conversation_list import ConversationList
 from app.metrics_bar import MetricsBar, footer_from_stats, footer_text, stats_of
 from engine.generation.prompt import ComposedPrompt, Turn
 from app.recovery import database_guarded
+from app.reply_citations import ReplyCitations
 from app.session import Session
 from app.settings import AppSettings as Settings, ModelSettings
 from app.state import AppState
@@ -56,6 +57,7 @@ class ChatController(QObject):
         self._reply: MessageWidget | None = None
         self._reply_text = ""
         self._tokens = TokenRecorder()  # the streaming reply's tokens and their probabilities
+        self.citations = ReplyCitations(store, chat)
         self._unsaved_tokens = 0
         self._last_save = 0.0
         e = bridge.engine
@@ -258,7 +260,7 @@ class ChatController(QObject):
         if self.conversation_id is None:
             return
         for m in self.store.messages(self.conversation_id):
-            self._add(m)
+            self.citations.restored(self._add(m), m)
             if m.role == "assistant" and not m.complete and m.content:
                 self.chat.add_notice("This reply was interrupted before it finished.", "info")
             elif m.role == "assistant" and m.finish_reason == "error" and m.content:
@@ -309,9 +311,8 @@ class ChatController(QObject):
         self.session.set_state(AppState.PREFILLING)
 
     def _on_engine_prompt_composed(self, request_id: int, composed: ComposedPrompt) -> None:
-        if request_id == self._request_id and composed.omitted:
-            self.chat.add_notice("The attachments did not fit the context, so only their most relevant parts "
-                                 "were used. Left out: " + "; ".join(composed.omitted), "info")
+        if request_id == self._request_id and self._reply is not None:
+            self.citations.composed(self._reply, composed)
 
     def _on_engine_prefill_progressed(self, request_id: int, progress: PrefillProgress) -> None:
         if request_id == self._request_id:

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.citation_chips import CitationRow
 from app.markdown import code_blocks, to_html
 from app.token_probs import ReplyToken
 from app.token_view import ProbabilityView
@@ -114,6 +115,8 @@ class MessageWidget(QFrame):
         self.probabilities.button.toggled.connect(lambda _on: self.render())
         self.probabilities.alternative_chosen.connect(
             lambda index, alt: self.alternative_requested.emit(self.message_id, index, alt))
+        self.citations = CitationRow()  # the excerpts a reply was given, as chips
+        layout.addWidget(self.citations)
         self.footer = QLabel("")
         self.footer.setObjectName("ReplyFooter")
         self.footer.setVisible(False)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.reply_sources import ReplySources, decode as decode_sources
 from app.store_schema import upgrade
 from app.store_writer import PendingUpdate, StoreWriter
 from app.token_probs import ReplyToken, decode
@@ -82,10 +83,16 @@ class StoredMessage:
     origin: str = ""  # where a reply ran: the model folder, or remote://provider/model ("" before v2)
     # The reply's tokens and probabilities as stored (JSON) or pending (a tuple); read with ``tokens()``.
     token_probs: str | tuple[ReplyToken, ...] | None = field(default=None, compare=False, hash=False, repr=False)
+    # What the reply was shown of the documents, as stored (JSON) or pending; read with ``sources()``.
+    sources_json: str | ReplySources | None = field(default=None, compare=False, hash=False, repr=False)
 
     def tokens(self) -> tuple[ReplyToken, ...]:
         """The reply's tokens with their probabilities, decoded when asked (the JSON can be long)."""
         return decode(self.token_probs)
+
+    def sources(self) -> ReplySources:
+        """The excerpts the reply was shown and what was left out, decoded when asked."""
+        return decode_sources(self.sources_json)
 
     @property
     def version(self) -> int:
@@ -300,11 +307,13 @@ class Store:
         finish_reason: str | None = None,
         complete: bool = False,
         tokens: tuple[ReplyToken, ...] | None = None,
+        sources: ReplySources | None = None,
     ) -> None:
         """Queued for the writer thread: returns at once and never raises for the database.
 
-        ``tokens``: the reply's tokens so far (``None`` keeps the stored ones)."""
-        self.writer.update_message(message_id, content, stats, finish_reason, complete, tokens)
+        ``tokens``: the reply's tokens so far; ``sources``: what it was shown of the documents
+        (``None`` keeps the stored ones)."""
+        self.writer.update_message(message_id, content, stats, finish_reason, complete, tokens, sources)
 
     def _path(self, conversation_id: int) -> list[sqlite3.Row]:
         """The rows of the branch on screen, first to last (pending deletes left out)."""
@@ -347,15 +356,17 @@ class Store:
         found = []
         for r in path:
             content, stats, finish, complete = r["content"], json.loads(r["stats"] or "{}"), r["finish_reason"], r["complete"]
-            probs = r["token_probs"]
+            probs, sources = r["token_probs"], r["sources"]
             if r["id"] in pending:
                 u = pending[r["id"]]
                 content, finish, complete = u.content, u.finish_reason, u.complete
                 stats = u.stats if u.stats is not None else stats
                 probs = u.tokens if u.tokens is not None else probs
+                sources = u.sources if u.sources is not None else sources
             found.append(StoredMessage(r["id"], r["conversation_id"], r["role"], content, r["model"], stats,
                                        finish, bool(complete), tuple(attached.get(r["id"], ())), r["parent_id"],
-                                       tuple(siblings.get(r["parent_id"], (r["id"],))), r["origin"], probs))
+                                       tuple(siblings.get(r["parent_id"], (r["id"],))), r["origin"], probs,
+                                       sources))
         return found
 
     def delete_messages_from(self, conversation_id: int, message_id: int) -> None:

@@ -20,6 +20,10 @@ survives an upgrade.
   rounds and new tokens, and whether it finished, was cancelled or failed);
   ``bench_results`` one row per configuration and case (see engine/report/results.py),
   written as each configuration finishes, so a cancelled run keeps what it measured.
+- 5: citations. ``messages.sources`` holds what a reply was shown of its attached documents:
+  each excerpt (or whole file) with its page or line range and exact text, and the note of
+  what was left out, as compact JSON (see app/reply_sources.py); NULL for messages written
+  before it and for replies without documents.
 """
 
 from __future__ import annotations
@@ -82,6 +86,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ttft_ms REAL, prefill_tps REAL, decode_tps REAL, peak_rss_mb REAL, "
         "rounds INTEGER NOT NULL, new_tokens INTEGER NOT NULL)",
         "CREATE INDEX bench_results_by_run ON bench_results(run_id, id)",
+    ),
+    (  # 4 -> 5: citations
+        "ALTER TABLE messages ADD COLUMN sources TEXT",
     ),
 )
 

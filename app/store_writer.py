@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app import reply_sources
+from app.reply_sources import ReplySources
 from app.token_probs import ReplyToken, encode
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ class PendingUpdate:
     complete: bool
     deleted: bool = False  # drop the row instead
     tokens: tuple[ReplyToken, ...] | None = None  # None: keep the stored ones; encoded on the writer thread
+    sources: ReplySources | None = None  # None: keep the stored ones; encoded on the writer thread
 
 
 class StoreWriter:
@@ -60,7 +63,7 @@ class StoreWriter:
     # -- called from the GUI thread ------------------------------------------------------
     def update_message(self, message_id: int, content: str, stats: dict[str, Any] | None = None,
                        finish_reason: str | None = None, complete: bool = False,
-                       tokens: tuple[ReplyToken, ...] | None = None) -> None:
+                       tokens: tuple[ReplyToken, ...] | None = None, sources: ReplySources | None = None) -> None:
         with self._cond:
             old = self._pending.get(message_id)
             if old is not None and old.deleted:
@@ -68,7 +71,9 @@ class StoreWriter:
             if old is not None:  # the database's COALESCE, applied before it gets there
                 stats = old.stats if stats is None else stats
                 tokens = old.tokens if tokens is None else tokens
-            self._pending[message_id] = PendingUpdate(content, stats, finish_reason, complete, tokens=tokens)
+                sources = old.sources if sources is None else sources
+            self._pending[message_id] = PendingUpdate(content, stats, finish_reason, complete, tokens=tokens,
+                                                      sources=sources)
             self._cond.notify_all()
 
     def delete_message(self, message_id: int) -> None:
@@ -191,9 +196,10 @@ def _write(db: sqlite3.Connection, take: Callable[[], dict[int, PendingUpdate]])
                 continue
             db.execute(
                 "UPDATE messages SET content = ?, stats = COALESCE(?, stats), finish_reason = ?, complete = ?, "
-                "token_probs = COALESCE(?, token_probs) WHERE id = ?",
+                "token_probs = COALESCE(?, token_probs), sources = COALESCE(?, sources) WHERE id = ?",
                 (u.content, json.dumps(u.stats) if u.stats is not None else None, u.finish_reason,
-                 int(u.complete), encode(u.tokens) if u.tokens is not None else None, message_id),
+                 int(u.complete), encode(u.tokens) if u.tokens is not None else None,
+                 reply_sources.encode(u.sources) if u.sources is not None else None, message_id),
             )
         db.execute("COMMIT")
     except BaseException:

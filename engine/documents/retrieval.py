@@ -4,7 +4,8 @@
 tokenizer in the app), so the budget holds for the model that will read the text.
 When the documents are too long, they are cut into ~300-token chunks on paragraph and
 line boundaries, ranked against the question with BM25, and the best ones that fit go
-in, in document order, each cited by file and page or line range.
+in, in document order, each cited by file and page or line range. Each excerpt (or whole
+document) is also returned as a ``Source`` with its exact text, for the reply's citations.
 
 Given a ``dense`` scorer (``engine.documents.dense``: the installed sentence embedder),
 the chunks are cut at its size and ranked by reciprocal-rank fusion of BM25 and the
@@ -24,6 +25,7 @@ from typing import Protocol
 
 from engine.documents.fusion import hybrid_scores
 from engine.documents.model import Document
+from engine.documents.sources import Source, whole_source, where
 from engine.documents.spans import paragraph_spans
 
 TokenCounter = Callable[[str], int]
@@ -64,6 +66,10 @@ class Chunk:
     def rendered(self) -> str:
         return f"{self.citation}\n{self.text}"
 
+    @property
+    def source(self) -> Source:
+        return Source(self.name, self.unit, self.first, self.last, self.text)
+
 
 @dataclass(frozen=True)
 class DocumentContext:
@@ -77,6 +83,8 @@ class DocumentContext:
             ``"report.pdf: pages 4-9 not included"``.
         citations: The citation of each included excerpt, in order (neighbouring
             chunks are joined into one excerpt); empty when whole.
+        sources: Each included excerpt with its text, in order (one per citation);
+            when whole, one per document.
         included: The key of each chunk put in; empty when whole.
     """
 
@@ -85,6 +93,7 @@ class DocumentContext:
     tokens: int
     omitted: tuple[str, ...]
     citations: tuple[str, ...]
+    sources: tuple[Source, ...] = ()
     included: frozenset[ChunkKey] = frozenset()
 
 
@@ -118,7 +127,8 @@ def build_context(
     if already_in is None and len(whole) * tokens_per_char(whole, count_tokens) <= 2 * budget_tokens:
         whole_tokens = count_tokens(whole)
         if whole_tokens <= budget_tokens:
-            return DocumentContext(whole, True, whole_tokens, (), ())
+            sources = tuple(whole_source(doc, _body(doc)) for doc in docs)
+            return DocumentContext(whole, True, whole_tokens, (), (), sources)
     if dense is not None:
         chunk_tokens = min(chunk_tokens, dense.chunk_tokens)
     per_doc = [chunk_document(doc, count_tokens, chunk_tokens) for doc in docs]
@@ -129,15 +139,19 @@ def build_context(
     if cosines is not None:
         scores = hybrid_scores(scores, cosines)
     skip = {i for i, c in enumerate(flat) if (c.name, c.start, c.end) in (already_in or ())}
-    chosen, text, tokens, citations = _select(flat, owners, scores, count_tokens, budget_tokens, skip)
+    chosen, text, tokens, excerpts = _select(flat, owners, scores, count_tokens, budget_tokens, skip)
     omitted = tuple(line for doc, chunks in zip(docs, per_doc) if (line := _omitted_line(doc, chunks, chosen)))
+    citations = tuple(e.citation for e in excerpts)
     included = frozenset((c.name, c.start, c.end) for c in flat if id(c) in chosen)
-    return DocumentContext(text, False, tokens, omitted, citations, included)
+    return DocumentContext(text, False, tokens, omitted, citations, tuple(e.source for e in excerpts), included)
+
+
+def _body(doc: Document) -> str:
+    return doc.text.strip("\n")
 
 
 def _whole(doc: Document) -> str:
-    body = doc.text.strip("\n")
-    return f"--- {doc.name} ---\n{body}"
+    return f"--- {doc.name} ---\n{_body(doc)}"
 
 
 # --- chunking -------------------------------------------------------------------
@@ -272,12 +286,12 @@ def bm25_scores(texts: Sequence[str], query: str, k1: float = 1.5, b: float = 0.
 
 def _select(
     chunks: list[Chunk], owners: list[int], scores: list[float], count: TokenCounter, budget: int, skip: set[int]
-) -> tuple[set[int], str, int, tuple[str, ...]]:
+) -> tuple[set[int], str, int, list[Chunk]]:
     """Best-scoring chunks that fit, rendered in document order; ties go to earlier chunks; never ``skip``.
 
     Chunks that share no word with the question are left out when any chunk does.
 
-    Returns the ids of the chosen chunks, the rendered text, its tokens and its citations.
+    Returns the ids of the chosen chunks, the rendered text, its tokens and its excerpts.
     """
     ranked = sorted((i for i in range(len(chunks)) if i not in skip), key=lambda i: (-scores[i], i))
     if any(scores):
@@ -296,9 +310,9 @@ def _select(
         # Token counts are not quite additive across joins, so check the real total.
         tokens = count(text)
         if tokens <= budget:
-            return {id(chunks[i]) for i in picked}, text, tokens, tuple(e.citation for e in excerpts)
+            return {id(chunks[i]) for i in picked}, text, tokens, excerpts
         picked.pop()  # the lowest-ranked one
-    return set(), "", 0, ()
+    return set(), "", 0, []
 
 
 def _excerpts(chunks: list[Chunk], owners: list[int], picked: list[int]) -> list[Chunk]:
@@ -379,10 +393,4 @@ def _ranges(unit: str, ranges: list[tuple[int, int]]) -> str:
 
 def _citation(name: str, unit: str, first: int, last: int) -> str:
     """``[report.pdf, p. 3]``, ``[report.pdf, pp. 3-4]``, ``[notes.md, lines 10-42]``, ``[memo.docx, para. 2]``."""
-    if unit == "page":
-        where = f"p. {first}" if first == last else f"pp. {first}-{last}"
-    elif unit == "paragraph":
-        where = f"para. {first}" if first == last else f"paras. {first}-{last}"
-    else:
-        where = f"line {first}" if first == last else f"lines {first}-{last}"
-    return f"[{name}, {where}]"
+    return f"[{name}, {where(unit, first, last)}]"

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 from engine.documents import Document
 from engine.documents.retrieval import CHUNK_TOKENS, DenseScores, DocumentContext, build_context
+from engine.documents.sources import Source
 
 DOCS_INTRO = "Answer using these attached documents."
 # Room kept for the chat template's own tokens around each message.
@@ -40,6 +41,8 @@ class ComposedPrompt:
     omitted: tuple[str, ...] = ()  # "report.pdf: pages 4-9 not included"
     document_tokens: int = 0
     fits_whole: bool = True
+    # Every excerpt (or whole document) in the messages, in prompt order: what a reply can cite.
+    sources: tuple[Source, ...] = ()
 
 
 def _room(context_length: int, max_new_tokens: int, other_tokens: int) -> int:
@@ -86,15 +89,17 @@ def compose(
         fitted = _fit_newest_first(turns, count_tokens, room, dense)
     contents = [t.content for t in turns]
     omitted: list[str] = []
+    sources: list[Source] = []
     for index in sorted(fitted):
         context = fitted[index]
         omitted.extend(context.omitted)
+        sources.extend(context.sources)
         if context.text:
             contents[index] = f"{DOCS_INTRO}\n\n{context.text}\n\n{turns[index].content}"
     messages += [{"role": t.role, "content": c} for t, c in zip(turns, contents)]
     used = sum(c.tokens for c in fitted.values())
     whole = all(c.fits_whole for c in fitted.values())
-    return ComposedPrompt(tuple(messages), tuple(omitted), used, whole)
+    return ComposedPrompt(tuple(messages), tuple(omitted), used, whole, tuple(sources))
 
 
 def follow_up_budget(context_length: int, dense: DenseScores | None) -> int:

@@ -32,7 +32,7 @@ def test_a_version_3_database_keeps_its_chats_and_gains_the_benchmark_history(tm
     path = tmp_path / "conversations.sqlite3"
     _version_3_database(path)
     store = Store(path)
-    assert version_of(store.db) == VERSION == 4
+    assert version_of(store.db) == VERSION >= 4  # 4 added the tables; later versions only add
     trip = store.messages(1)
     assert [m.content for m in trip] == ["what should I pack?", "A towel.", "and for rain?", "Boots."]
     assert trip[-1].origin == "/models/SmolLM2" and trip[-1].versions == (6, 7)
