@@ -31,6 +31,7 @@ from engine.generation.backend import Backend
 from app.attachment_controller import AttachmentController
 from app.bench_launcher import BenchLauncher
 from app.gil import favour_the_gui_thread
+from app.idle_gc import IdleCollector
 from app.bridge import Bridge, Failure
 from app.budget_controller import BudgetController
 from app.chat_controller import ChatController
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
         favour_the_gui_thread()  # before the workers start running Python
         self.bridge = Bridge(backend, self)
         self.session = Session(self)
+        self.idle_gc = IdleCollector(lambda: self.session.state is AppState.IDLE, self)
         self._progress: JobProgressDialog | None = None
         self._welcome: WelcomeCard | None = None
         self._build()
@@ -197,6 +199,8 @@ class MainWindow(QMainWindow):
         self.picker.convert_requested.connect(lambda: self._on_picker_convert_requested())
         self.models.not_a_model.connect(self._on_models_not_a_model)
         self.composer.attach_requested.connect(self._on_composer_attach_requested)
+        self.composer.edit.textChanged.connect(self.idle_gc.touched)  # typing postpones full collections
+        self.composer.attachments_changed.connect(self.idle_gc.touched)
         self.chat.copied.connect(lambda _t: self.statusBar().showMessage("Copied to the clipboard", 2000))
         self.chats.conversation_changed.connect(self.attachments.update_budget_note)
         self.settings_panel.reload_requested.connect(self.models.reload)
