@@ -120,3 +120,12 @@ def test_files_in_a_repository_subfolder_are_installed_flat(hub, entry, tmp_path
     hub.add("acme/genai", {f"cpu/int4/{name}": data for name, data in FILES.items()})
     nested = dataclasses.replace(entry, repo="acme/genai", subfolder="cpu/int4")
     assert _installed(download(nested, tmp_path / "genai", endpoint=hub.url)) == FILES
+
+
+def test_a_part_that_is_complete_but_unchecked_is_checked_not_fetched_again(hub, entry, tmp_path):
+    dest = tmp_path / "tiny"
+    part = staging_dir(dest) / "onnx" / "model_q4.onnx.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(FILES["onnx/model_q4.onnx"])  # killed after the last byte, before the rename
+    assert _installed(download(entry, dest, endpoint=hub.url)) == FILES
+    assert not any(path.endswith("model_q4.onnx") for path, _ in hub.ranges)  # no request for it at all
