@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from engine.cli.convert_commands import convert_printing, guarded
 from engine.core import paths
 
-EXIT_ERROR = 2
-EXIT_INTERRUPTED = 130
 GB = 2**30
 
 
@@ -58,30 +57,16 @@ def _cmd_pull(args: argparse.Namespace) -> int:
         print(f"[{done / max(total, 1):4.0%}] downloading {name} ({done / 2**20:,.1f} of {total / 2**20:,.1f} MB)",
               flush=True)
 
-    try:
+    def run() -> None:
         entry = find(load_catalogue(), args.id)
         target = paths.models_dir() / entry.id
         if target.exists():
             raise EngineError(f"{entry.id} is already installed in {target}.")
         if entry.format == "onnx":
             folder = download(entry, target, progress)
-        else:
-            folder = _convert(download(entry, paths.cache_dir() / "downloads" / entry.id, progress) / entry.files[0],
-                              target)
-    except EngineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("error: interrupted; run the same command to resume the download", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    print(f"Model ready: {folder}")
-    return 0
+        else:  # a GGUF keeps its own quantization, as `hearth-cli convert` does by default
+            gguf = download(entry, paths.cache_dir() / "downloads" / entry.id, progress) / entry.files[0]
+            folder = convert_printing(gguf, target, "int4", "cpu", exact=True)
+        print(f"Model ready: {folder}")
 
-
-def _convert(gguf, target):  # noqa: ANN001, ANN202 - Paths
-    from engine.convert.pipeline import convert
-
-    def progress(stage: str, fraction: float) -> None:
-        print(f"[{fraction:4.0%}] {stage}", flush=True)
-
-    return convert(gguf, target, "int4", "cpu", progress, exact=True)
+    return guarded(run, interrupted="run the same command to resume the download")

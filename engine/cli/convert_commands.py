@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from engine.core import paths
@@ -46,25 +47,30 @@ def register(
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from engine.convert.pipeline import convert
-
     src = Path(args.src).expanduser()
     out = Path(args.out).expanduser() if args.out else paths.models_dir() / _model_name(src)
+
+    def run() -> None:
+        folder = convert_printing(src, out, args.precision, args.provider, exact=not args.requantize)
+        print(f"Model ready: {folder}")
+
+    return guarded(run)
+
+
+def convert_printing(src: Path, out: Path, precision: str, provider: str, exact: bool) -> Path:
+    """``engine.convert.pipeline.convert``, printing its ``[ 42%] stage`` lines (the app reads them)."""
+    from engine.convert.pipeline import convert
 
     def progress(stage: str, fraction: float) -> None:
         print(f"[{fraction:4.0%}] {stage}", flush=True)
 
-    def run() -> None:
-        folder = convert(src, out, args.precision, args.provider, progress, exact=not args.requantize)
-        print(f"Model ready: {folder}")
-
-    return _guarded(run)
+    return convert(src, out, precision, provider, progress, exact=exact)
 
 
 def _cmd_install_default(args: argparse.Namespace) -> int:
     from engine.convert.default_model import install_defaults
 
-    return _guarded(lambda: install_defaults(progress=lambda line: print(line, flush=True)))
+    return guarded(lambda: install_defaults(progress=lambda line: print(line, flush=True)))
 
 
 def _model_name(src: Path) -> str:
@@ -73,13 +79,14 @@ def _model_name(src: Path) -> str:
     return name or "model"
 
 
-def _guarded(action: object) -> int:
+def guarded(action: Callable[[], object], interrupted: str = "nothing was installed") -> int:
+    """Run ``action``; an engine error or Ctrl+C becomes one ``error:`` line and an exit code."""
     try:
-        action()  # type: ignore[operator]
+        action()
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print("error: interrupted; nothing was installed", file=sys.stderr)
+        print(f"error: interrupted; {interrupted}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
