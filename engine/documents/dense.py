@@ -93,15 +93,14 @@ class DenseScorer:
         """Embed and store the chunks not yet stored; False if cancelled (then nothing new is stored)."""
         with self._lock:
             embedder = self._embedder_or_none()
-            known, digest = self._known(doc, chunks)
-            missing = [c for c in chunks if (c.start, c.end) not in known]
+            known, digest, missing = self._known(doc, chunks)
         new: dict[tuple[int, int], Any] = {}
         for start in range(0, len(missing), INDEX_BATCH):
             if embedder is None or (cancel is not None and cancel.is_set()):
                 return False
             batch = missing[start : start + INDEX_BATCH]
             with self._lock:  # a batch at a time, so a question asked meanwhile waits one batch at most
-                vectors = dict(zip(((c.start, c.end) for c in batch), embedder.embed([c.text for c in batch])))
+                vectors = _embed(embedder, batch)
                 known.update(vectors)  # a question asked meanwhile uses them; the store gets them all at once
             new.update(vectors)
             if progress is not None:
@@ -110,8 +109,8 @@ class DenseScorer:
             self._keep(known, digest, new)
         return True
 
-    def _known(self, doc: Document, chunks: Sequence[Chunk]) -> tuple[dict[tuple[int, int], Any], str]:
-        """The document's vectors in memory, topped up from the store; and its digest."""
+    def _known(self, doc: Document, chunks: Sequence[Chunk]) -> tuple[dict[tuple[int, int], Any], str, list[Chunk]]:
+        """The document's vectors in memory, topped up from the store; its digest; the chunks still lacking."""
         digest = document_digest(doc.text)
         key = (doc.name, digest)
         known = self._cache.pop(key, {})
@@ -121,7 +120,7 @@ class DenseScorer:
         lacking = [(c.start, c.end) for c in chunks if (c.start, c.end) not in known]
         if lacking and self.store is not None:
             known.update(self.store.load(digest, lacking))
-        return known, digest
+        return known, digest, [c for c in chunks if (c.start, c.end) not in known]
 
     def _keep(self, known: dict[tuple[int, int], Any], digest: str, new: dict[tuple[int, int], Any]) -> None:
         if not new:
@@ -135,13 +134,15 @@ class DenseScorer:
                 log.exception("could not store the document's vectors; they stay in memory")
 
     def _vectors(self, embedder: TextEmbedder, doc: Document, chunks: Sequence[Chunk]) -> list[Any]:
-        known, digest = self._known(doc, chunks)
-        missing = [chunk for chunk in chunks if (chunk.start, chunk.end) not in known]
+        known, digest, missing = self._known(doc, chunks)
         if missing:
-            # The text alone: the citation header says nothing about the content.
-            self._keep(known, digest, dict(zip(((c.start, c.end) for c in missing),
-                                               embedder.embed([c.text for c in missing]))))
+            self._keep(known, digest, _embed(embedder, missing))
         return [known[(chunk.start, chunk.end)] for chunk in chunks]
+
+
+def _embed(embedder: TextEmbedder, chunks: Sequence[Chunk]) -> dict[tuple[int, int], Any]:
+    """Each chunk's vector by its span. The text alone: the citation header says nothing about the content."""
+    return dict(zip(((c.start, c.end) for c in chunks), embedder.embed([c.text for c in chunks])))
 
 
 _shared: dict[str, DenseScorer] = {}
@@ -177,13 +178,13 @@ def index_document(doc: Document, count_tokens: Callable[[str], int],
     False if there is no embedder, it was cancelled or it failed (logged): retrieval then
     embeds what it needs itself, or ranks with BM25 alone.
     """
-    from engine.documents.retrieval import CHUNK_TOKENS, chunk_document
+    from engine.documents.retrieval import chunk_document, retrieval_chunk_tokens
 
     scorer = installed_scorer()
     if scorer is None:
         return False
     try:
-        chunks = chunk_document(doc, count_tokens, min(CHUNK_TOKENS, scorer.chunk_tokens))
+        chunks = chunk_document(doc, count_tokens, retrieval_chunk_tokens(scorer))  # as build_context cuts them
         return scorer.index(doc, chunks, progress, cancel)
     except Exception:  # noqa: BLE001 - indexing early is an optimisation, never an error
         log.exception("indexing %s failed", doc.name)

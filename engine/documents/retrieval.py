@@ -129,8 +129,7 @@ def build_context(
         if whole_tokens <= budget_tokens:
             sources = tuple(whole_source(doc, _body(doc)) for doc in docs)
             return DocumentContext(whole, True, whole_tokens, (), (), sources)
-    if dense is not None:
-        chunk_tokens = min(chunk_tokens, dense.chunk_tokens)
+    chunk_tokens = retrieval_chunk_tokens(dense, chunk_tokens)
     per_doc = [chunk_document(doc, count_tokens, chunk_tokens) for doc in docs]
     flat = [chunk for chunks in per_doc for chunk in chunks]
     owners = [n for n, chunks in enumerate(per_doc) for _ in chunks]
@@ -155,6 +154,11 @@ def _whole(doc: Document) -> str:
 
 
 # --- chunking -------------------------------------------------------------------
+
+
+def retrieval_chunk_tokens(dense: DenseScores | None, chunk_tokens: int = CHUNK_TOKENS) -> int:
+    """The chunk size retrieval cuts at: ``chunk_tokens``, or the scorer's if smaller."""
+    return chunk_tokens if dense is None else min(chunk_tokens, dense.chunk_tokens)
 
 
 def chunk_document(doc: Document, count_tokens: TokenCounter, chunk_tokens: int = CHUNK_TOKENS) -> list[Chunk]:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from engine.documents import Document
-from engine.documents.retrieval import CHUNK_TOKENS, DenseScores, DocumentContext, build_context
+from engine.documents.retrieval import DenseScores, DocumentContext, build_context, retrieval_chunk_tokens
 from engine.documents.sources import Source
 
 DOCS_INTRO = "Answer using these attached documents."
@@ -104,8 +104,7 @@ def compose(
 
 def follow_up_budget(context_length: int, dense: DenseScores | None) -> int:
     """The most tokens of new excerpts a question without documents of its own may bring."""
-    chunk = min(CHUNK_TOKENS, dense.chunk_tokens) if dense is not None else CHUNK_TOKENS
-    return max(context_length // FOLLOW_UP_SHARE, 2 * chunk)
+    return max(context_length // FOLLOW_UP_SHARE, 2 * retrieval_chunk_tokens(dense))
 
 
 def _fit_as_sent(
