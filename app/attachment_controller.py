@@ -27,33 +27,38 @@ class AttachmentController(QObject):
         self.session, self.store, self.bridge, self._settings = session, store, bridge, settings
         self.composer, self._conversation_id = composer, conversation_id
         self._attach_id = 0
-        self._extracting: dict[int, ExtractRequest] = {}  # still being read or embedded, by request id
+        # Each chip's job (reading its file, then embedding it), by request id, for as long as the
+        # chip is shown: removing the chip cancels the job (a no-op once it has ended).
+        self._jobs: dict[int, ExtractRequest] = {}
         bridge.jobs.document_extracted.connect(self._on_jobs_document_extracted)
         bridge.jobs.progressed.connect(self._on_jobs_progressed)
         composer.attachment_removed.connect(self._on_composer_attachment_removed)
+        composer.attachments_changed.connect(self._on_composer_attachments_changed)
 
     def attach_files(self, files: list[str]) -> None:
         for file in files:
             self._attach_id += 1
             self.composer.add_attachment(PendingAttachment(self._attach_id, Path(file).name))
             request = ExtractRequest(self._attach_id, file)
-            self._extracting[request.request_id] = request
+            self._jobs[request.request_id] = request
             self.bridge.extract_requested.emit(request)
 
     def _on_composer_attachment_removed(self, request_id: int) -> None:
-        # A chip removed while its file is read stops the reading (the readers check this event).
-        request = self._extracting.pop(request_id, None)
+        # A chip removed while its file is read or embedded stops that work (the jobs check this event).
+        request = self._jobs.pop(request_id, None)
         if request is not None:
             request.cancel.set()
         self.update_budget_note()
+
+    def _on_composer_attachments_changed(self) -> None:
+        # Chips cleared by a send are forgotten without a cancel: their embedding may finish.
+        self._jobs = {rid: job for rid, job in self._jobs.items() if rid in self.composer.attachments}
 
     def _on_jobs_progressed(self, progress: JobProgress) -> None:
         # After reading, the jobs thread embeds the chunks for retrieval; the chip shows how far.
         item = self.composer.attachments.get(progress.request_id) if progress.kind == "index" else None
         if item is not None and progress.fraction is not None:
             self.composer.add_attachment(dataclasses.replace(item, indexed=progress.fraction))
-        if progress.kind == "index" and progress.fraction == 1:
-            self._extracting.pop(progress.request_id, None)
 
     def _on_jobs_document_extracted(self, extracted: DocumentExtracted) -> None:
         if extracted.request_id not in self.composer.attachments:
@@ -63,7 +68,7 @@ class AttachmentController(QObject):
         self.update_budget_note()
 
     def on_extract_failed(self, request_id: int) -> None:
-        self._extracting.pop(request_id, None)
+        self._jobs.pop(request_id, None)
         self.composer.remove_attachment(request_id)
 
     def update_budget_note(self) -> None:
