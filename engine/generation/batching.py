@@ -55,7 +55,7 @@ class BatchDecoder:
         # Prompt-lookup speculation, only while one sequence decodes alone: with two or more,
         # the batched tick already fills the idle compute that speculation would use.
         self.lookup = lookup
-        self._speculators: dict[int, tuple[Sequence, Speculator]] = {}  # by slot
+        self._speculators: dict[int, Speculator] = {}  # by slot, while its sequence runs
         self._free = set(range(self.runner.slots))
         self._prefilling: deque[_Prefilling] = deque()
         self._decoding: list[Sequence] = []
@@ -147,10 +147,9 @@ class BatchDecoder:
         return events
 
     def _speculative_round(self, seq: Sequence) -> list[tuple[Sequence, GenerationEvent]]:
-        owner, speculator = self._speculators.get(seq.slot, (None, None))
-        if owner is not seq or speculator is None:  # a new sequence in this slot: fresh adaptive k
-            speculator = Speculator(PromptLookup(), seq.params)
-            self._speculators[seq.slot] = (seq, speculator)
+        speculator = self._speculators.get(seq.slot)
+        if speculator is None:  # the sequence's first round: its own adaptive k
+            speculator = self._speculators[seq.slot] = Speculator(PromptLookup(), seq.params)
         try:
             produced = list(speculator.round(seq))
         except Exception as exc:  # noqa: BLE001 - as a failed tick: the sequence ends with the reason
@@ -164,14 +163,18 @@ class BatchDecoder:
         self, seq: Sequence, produced: list[GenerationEvent], joining: bool
     ) -> list[tuple[Sequence, GenerationEvent]]:
         if seq.done:
-            self._free.add(seq.slot)
+            self._release(seq)
         elif joining:
             self._decoding.append(seq)
         return [(seq, event) for event in produced]
 
     def _end(self, seq: Sequence, event: GenerationEvent) -> tuple[Sequence, GenerationEvent]:
-        self._free.add(seq.slot)
+        self._release(seq)
         return seq, event
+
+    def _release(self, seq: Sequence) -> None:
+        self._free.add(seq.slot)
+        self._speculators.pop(seq.slot, None)
 
 
 def _message(exc: BaseException) -> str:
