@@ -88,7 +88,6 @@ class DraftModel:
                 return Draft(tokens, probs or None)
             logits = runner.forward([token])
 
-
     def follow(self, ids: Ids[int]) -> np.ndarray:
         """Bring the draft's cache to ``ids``, feeding only what it lacks; the logits after the last id.
 
