@@ -20,28 +20,40 @@ from engine.convert.nbits import NBitsWeight
 def effective_weights(model: Any) -> dict[str, np.ndarray]:
     """Float32 ``[N, K]`` weights of every projection node, by node name.
 
+    A node's weight is its ``MatMulNBits`` part, with any outlier channels masked
+    out of its input, plus what its side product adds back:
+    ``w_main * mask + (selector @ side_weights).T`` (``engine/convert/blocksum.py``).
+
     Args:
         model: An ``onnx.ModelProto`` with its weights loaded.
     """
     from onnx import helper, numpy_helper
 
-    inits = {i.name: i for i in model.graph.initializer}
-    corr = {n.name[: -len("/Corr")]: n.input[1] for n in model.graph.node if n.name.endswith("/Corr")}
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    producer = {o: n for n in model.graph.node for o in n.output}
+    corr = {n.name[: -len("/Corr")]: n for n in model.graph.node if n.name.endswith("/Corr")}
     out: dict[str, np.ndarray] = {}
     for node in model.graph.node:
         if node.op_type == "MatMul" and node.input[1].endswith("_f32T"):
-            out[node.name] = numpy_helper.to_array(inits[node.input[1]]).T
+            out[node.name] = inits[node.input[1]].T
             continue
         if node.op_type != "MatMulNBits":
             continue
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         bits, block, n = attrs["bits"], attrs["block_size"], attrs["N"]
-        q = nbits.unpack(numpy_helper.to_array(inits[node.input[1]]), bits, block)
-        scale = numpy_helper.to_array(inits[node.input[2]]).astype(np.float32).reshape(n, -1)
-        r = numpy_helper.to_array(inits[corr[node.name]]).astype(np.float32).T if node.name in corr else None
         if len(node.input) > 3 and node.input[3]:
             raise ValueError(f"{node.name} has a zero-point tensor; only default zero points are read here")
-        out[node.name] = NBitsWeight(q=q, scale=scale, bits=bits, r=r).dequantize()
+        q = nbits.unpack(inits[node.input[1]], bits, block)
+        scale = inits[node.input[2]].astype(np.float32).reshape(n, -1)
+        w = NBitsWeight(q=q, scale=scale, bits=bits).dequantize()
+        masking = producer.get(node.input[0])
+        if masking is not None and masking.op_type == "Mul" and masking.input[1] in inits:
+            w = w * inits[masking.input[1]]
+        if node.name in corr:
+            side = corr[node.name]
+            selector = inits[producer[side.input[0]].input[1]].astype(np.float32)
+            w = w + (selector @ inits[side.input[1]].astype(np.float32)).T
+        out[node.name] = w
     return out
 
 

@@ -96,8 +96,11 @@ def _unpermuted(w: np.ndarray, heads: int | None) -> np.ndarray:
     return unpermute_rotary(w, heads) if heads else w
 
 
-def apply(src: GGUFSource, model_dir: Path) -> dict[str, Any]:
+def apply(src: GGUFSource, model_dir: Path, outliers: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     """Point every ``MatMulNBits`` in ``model_dir`` (the builder's int4 CPU output) at the GGUF's grid.
+
+    ``outliers`` maps a node input to the channels that skip its int8 activations
+    (``engine/convert/outlier_channels.py``).
 
     Returns:
         A summary for hearth.json: routes used per GGUF type, the tensors left
@@ -139,7 +142,7 @@ def apply(src: GGUFSource, model_dir: Path) -> dict[str, Any]:
             nodes.append(_float_matmul(node, w, base, new_inits))
             continue
         inexact += w.inexact_blocks
-        writer = writer or CorrectionWriter(np.dtype(np.float32))
+        writer = writer or CorrectionWriter(np.dtype(np.float32), outliers)
         nodes += writer.rewrite(node, w, base)
     del graph.node[:]
     graph.node.extend(nodes)
@@ -156,6 +159,7 @@ def apply(src: GGUFSource, model_dir: Path) -> dict[str, Any]:
         "routes": dict(sorted(routes.items())),
         "requantized": requantized,
         "correction_nodes": writer.correction_nodes if writer else 0,
+        "fp32_channels": writer.fp32_channels() if writer else {},
         "inexact_correction_blocks": inexact,
         "embedding": embedding,
     }
@@ -222,9 +226,10 @@ def _quantized_table(src: GGUFSource, graph: Any, w: NBitsWeight, new_inits: lis
 
     n, k = w.shape
     shape = [n, k * w.bits // 8]
-    head = next((x for x in graph.node if x.name.startswith("/lm_head/")), None)
-    corrected = any(x.name.endswith("/Corr") and x.name.startswith("/lm_head/") for x in graph.node)
-    if head is not None and head.op_type == "MatMulNBits" and head_tensor(src) == "token_embd.weight" and not corrected:
+    head = next((x for x in graph.node if x.name.startswith("/lm_head/") and x.op_type == "MatMulNBits"), None)
+    # Tied: the head carries this very tensor, which has no block minimum here, so its
+    # bytes are the whole weight (an outlier side product only reads them differently).
+    if head is not None and head_tensor(src) == "token_embd.weight":
         new_inits.append(numpy_helper.from_array(np.array(shape, np.int64), "token_embd.table_shape"))
         reshape = helper.make_node("Reshape", [head.input[1], "token_embd.table_shape"], ["token_embd.table"],
                                    name="/model/embed_tokens/TableReshape")  # fmt: skip

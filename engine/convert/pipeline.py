@@ -54,6 +54,7 @@ def convert(
     provider: Provider = "cpu",
     progress: ProgressFn | None = None,
     exact: bool = True,
+    fp32_channels: int | None = None,
 ) -> Path:
     """Convert ``src`` into a runnable model folder at ``out_dir``.
 
@@ -70,6 +71,8 @@ def convert(
             minimum (default; a Q4_1 file lands within 0.5 % of fp32 perplexity, at
             about 2/3 of plain int4's decode speed). False lets the builder
             re-quantize everything to plain int4 (ppl +25 %, fastest, smallest).
+        fp32_channels: With ``exact``, how many of each normed projection input's
+            largest channels skip the int8 activations; None: ``outlier_channels.CHANNELS``, 0: none.
 
     Returns:
         ``out_dir``, complete.
@@ -98,7 +101,7 @@ def convert(
     with _staging_dir(out_dir) as stage:
         model_dir = stage / "model"
         if kind == "gguf":
-            meta = _convert_gguf(src, stage, model_dir, precision, provider, report, exact)
+            meta = _convert_gguf(src, stage, model_dir, precision, provider, report, exact, fp32_channels)
         else:
             meta = _convert_hf(src, stage, model_dir, precision, provider, report)
         meta.update(
@@ -174,7 +177,8 @@ def builder_architectures() -> frozenset[str]:
 
 
 def _convert_gguf(
-    src: Path, stage: Path, model_dir: Path, precision: str, provider: str, report: ProgressFn, exact: bool
+    src: Path, stage: Path, model_dir: Path, precision: str, provider: str, report: ProgressFn, exact: bool,
+    fp32_channels: int | None,
 ) -> dict[str, object]:
     from engine.convert import config_repair, tokenizer_repair
     from engine.convert.gguf_source import GGUFSource
@@ -195,11 +199,17 @@ def _convert_gguf(
     meta: dict[str, object] = {"source_weights": gguf.main_weight_type(), "route": f"builder-{precision}"}
     if repairs:
         meta["config_repairs"] = repairs
+    report("repairing tokenizer", 0.65)  # before the exact weights: choosing outlier channels tokenizes
+    tok_meta = gguf.tokenizer()
+    tokenizer_repair.repair_from_gguf(model_dir, tok_meta)
+    meta["tokenizer_checks"] = tokenizer_repair.verify_against_gguf(model_dir, tok_meta)
     if exact and precision == "int4" and provider == "cpu":
-        from engine.convert import exact_graph
+        from engine.convert import exact_graph, outlier_channels
 
         report("carrying the GGUF's own weights", 0.75)
-        summary = exact_graph.apply(gguf, model_dir)
+        count = outlier_channels.CHANNELS if fp32_channels is None else fp32_channels
+        outliers = outlier_channels.choose(model_dir, count) if count else {}
+        summary = exact_graph.apply(gguf, model_dir, outliers)
         meta["route"] = exact_graph.ROUTE
         meta["exact"] = summary
         meta["requantized"] = summary["requantized"]
@@ -209,10 +219,6 @@ def _convert_gguf(
                    f"{len(summary['requantized'])} tensors to int4", 0.85)  # fmt: skip
     elif precision == "fp32":
         meta["requantized"] = []  # transformers dequantizes every tensor to fp32 exactly
-    report("repairing tokenizer", 0.9)
-    tok_meta = gguf.tokenizer()
-    tokenizer_repair.repair_from_gguf(model_dir, tok_meta)
-    meta["tokenizer_checks"] = tokenizer_repair.verify_against_gguf(model_dir, tok_meta)
     return meta
 
 

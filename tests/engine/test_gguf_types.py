@@ -70,22 +70,19 @@ def test_mixed_fused_projection_is_exact() -> None:
     assert np.array_equal(stacked.dequantize(), want)
 
 
-@pytest.mark.parametrize("type_name", QUANTIZABLE + K_QUANTS)
-def test_route_runs_in_onnxruntime(type_name: str) -> None:
-    """MatMulNBits (bits 4 or 8, blocks of 16 or 32) plus correction gives x @ w.T on CPU.
+OUTLIERS = np.array([5, 40, 41, 300], np.int64)  # channels the side product carries in fp32
 
-    At accuracy_level 1 the kernel works in fp32, so only summation order
-    differs from a float64 reference: the tolerance is fp32 rounding over K=512.
-    """
+
+def _route_session(raw: np.ndarray, type_name: str, accuracy_level: int, outliers: bool) -> tuple[object, object]:
+    """An onnxruntime session of one projection written by ``CorrectionWriter``, and its model."""
     ort = pytest.importorskip("onnxruntime")
     from onnx import TensorProto, helper
 
-    n, k = 24, 512
-    raw = random_tensor(type_name, n, k, seed=3)
+    n, k = raw.shape[0], 512
     w = nbits.from_blocks(gguf_blocks.decode(raw, type_name))
     node = helper.make_node("MatMulNBits", ["x", "w", "s"], ["y"], name="/p/MatMul", domain="com.microsoft",
-                            K=k, N=n, bits=4, block_size=32, accuracy_level=1)  # fmt: skip
-    writer = CorrectionWriter(np.dtype(np.float32))
+                            K=k, N=n, bits=4, block_size=32, accuracy_level=accuracy_level)  # fmt: skip
+    writer = CorrectionWriter(np.dtype(np.float32), {"x": OUTLIERS} if outliers else None)
     nodes = writer.rewrite(node, w, "p")
     graph = helper.make_graph(
         nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, None, k])],
@@ -93,11 +90,45 @@ def test_route_runs_in_onnxruntime(type_name: str) -> None:
     )  # fmt: skip
     opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
     model = helper.make_model(graph, ir_version=9, opset_imports=opsets)
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    x = np.random.default_rng(4).standard_normal((1, 3, k)).astype(np.float32)
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]), model
+
+
+@pytest.mark.parametrize("outliers", [False, True], ids=["plain", "outlier-channels"])
+@pytest.mark.parametrize("type_name", QUANTIZABLE + K_QUANTS)
+def test_route_runs_in_onnxruntime(type_name: str, outliers: bool) -> None:
+    """MatMulNBits (bits 4 or 8, blocks of 16 or 32) plus side product gives x @ w.T on CPU.
+
+    At accuracy_level 1 the kernel works in fp32, so only summation order
+    differs from a float64 reference: the tolerance is fp32 rounding over K=512.
+    The effective weights read back from the graph equal gguf's bit for bit.
+    """
+    from engine.convert.exact_check import effective_weights
+
+    raw = random_tensor(type_name, 24, 512, seed=3)
+    reference = quants.dequantize(raw, GGMLQuantizationType[type_name])
+    session, model = _route_session(raw, type_name, accuracy_level=1, outliers=outliers)
+    x = np.random.default_rng(4).standard_normal((1, 3, 512)).astype(np.float32)
     (y,) = session.run(None, {"x": x})
-    want = x.astype(np.float64) @ quants.dequantize(raw, GGMLQuantizationType[type_name]).T.astype(np.float64)
+    want = x.astype(np.float64) @ reference.T.astype(np.float64)
     np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+    assert np.array_equal(effective_weights(model)["/p/MatMul"], reference)
+
+
+@pytest.mark.parametrize("type_name", ("Q4_1", "Q5_0", "Q8_0"))
+def test_outlier_channels_shrink_the_int8_error(type_name: str) -> None:
+    """At accuracy_level 4, channels 30x larger than the rest cost accuracy unless routed around int8."""
+    raw = random_tensor(type_name, 24, 512, seed=5)
+    reference = quants.dequantize(raw, GGMLQuantizationType[type_name]).astype(np.float64)
+    x = np.random.default_rng(6).standard_normal((1, 16, 512)).astype(np.float32)
+    x[..., OUTLIERS] *= 30.0
+    want = x.astype(np.float64) @ reference.T
+
+    def error(outliers: bool) -> float:
+        (y,) = _route_session(raw, type_name, accuracy_level=4, outliers=outliers)[0].run(None, {"x": x})
+        return float(np.linalg.norm(y - want) / np.linalg.norm(want))
+
+    plain, routed = error(False), error(True)
+    assert routed < plain / 3, (plain, routed)
 
 
 def test_route_table() -> None:
