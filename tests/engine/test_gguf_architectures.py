@@ -74,21 +74,55 @@ def test_architecture_converts_exactly(arch: str, tmp_path: Path) -> None:
     assert ours == _transformers_greedy(src, 32)
 
 
-def test_unsupported_gemma1_gguf_is_refused_by_name(tmp_path: Path) -> None:
-    """transformers has no GGUF loader for Gemma 1: refused up front, naming the supported ones."""
+def _gguf_claiming(path: Path, arch: str) -> Path:
+    """A GGUF whose metadata names ``arch``, with one placeholder tensor."""
     gguf = pytest.importorskip("gguf")
-    from engine.convert.gguf_source import GGUFSource
-    from engine.core.errors import ConversionError
-
-    path = tmp_path / "g.gguf"
-    writer = gguf.GGUFWriter(str(path), "gemma")
+    writer = gguf.GGUFWriter(str(path), arch)
     writer.add_tensor("w", np.zeros((4, 4), np.float32))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+    return path
+
+
+def test_unsupported_gemma1_gguf_is_refused_by_name(tmp_path: Path) -> None:
+    """transformers has no GGUF loader for Gemma 1: refused up front, naming the supported ones."""
+    from engine.convert.gguf_source import GGUFSource
+    from engine.core.errors import ConversionError
+
+    path = _gguf_claiming(tmp_path / "g.gguf", "gemma")
     with pytest.raises(ConversionError, match="'gemma' model; Hearth can convert only gemma2, gemma3, llama"):
         GGUFSource(path)
+
+
+def test_mistral_gguf_is_refused_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """gguf has no "mistral" architecture (llama.cpp writes Mistral as "llama") and transformers cannot load one.
+
+    When transformers starts loading such files this test fails, and mistral can
+    be claimed again with a tiny GGUF in tiny_gguf.ARCHITECTURES.
+    """
+    pytest.importorskip("transformers")
+    from transformers import AutoModelForCausalLM
+
+    from engine import cli
+
+    path = _gguf_claiming(tmp_path / "m.gguf", "mistral")
+    monkeypatch.setenv("HEARTH_HOME", str(tmp_path / "home"))
+    assert cli.main(["convert", str(path)]) != 0
+    err = capsys.readouterr().err
+    assert "'mistral' model; Hearth can convert only gemma2, gemma3, llama, phi3, qwen2, qwen3" in err
+    assert "Traceback" not in err
+    with pytest.raises(NotImplementedError, match="Unknown gguf model_type: mistral"):
+        AutoModelForCausalLM.from_pretrained(str(tmp_path), gguf_file=path.name)
+
+
+def test_claimed_architectures_are_the_tested_ones() -> None:
+    from engine.convert.gguf_source import SUPPORTED_ARCHITECTURES
+
+    assert SUPPORTED_ARCHITECTURES == set(tiny_gguf.ARCHITECTURES)
 
 
 def test_fused_tensor_left_requantized_is_listed_once(tmp_path: Path) -> None:
