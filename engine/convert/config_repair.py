@@ -39,9 +39,29 @@ def _gemma3_rope_per_layer_type(config: Any) -> list[str]:
     return [f"gemma3: rope parameters per layer type -> flat {full}, rope_local_base_freq {config.rope_local_base_freq}"]
 
 
+def _phi3_plain_rope(config: Any) -> list[str]:
+    """Phi-3: the context length read from the GGUF is the one the model runs with.
+
+    transformers fills ``max_position_embeddings`` from the GGUF's context length
+    and leaves ``original_max_position_embeddings`` at its 4096 default. When the
+    two differ the builder picks its long-RoPE Phi-3 class, which wants the 128k
+    models' short and long factors and fails with ``KeyError: 'multi_cache'``.
+    transformers does not read those factors from a GGUF either (it runs plain
+    rope), so setting the original length equal to the context length makes the
+    builder use plain rope too: the same model as the greedy reference.
+    """
+    context = getattr(config, "max_position_embeddings", None)
+    if context is None or getattr(config, "original_max_position_embeddings", None) == context:
+        return []
+    old = getattr(config, "original_max_position_embeddings", None)
+    object.__setattr__(config, "original_max_position_embeddings", context)
+    return [f"phi3: original_max_position_embeddings {old} -> {context} (the context length; plain rope)"]
+
+
 # model_type (as transformers names it) -> repairs, in order
 REPAIRS: dict[str, tuple[Callable[[Any], list[str]], ...]] = {
     "gemma3_text": (_gemma3_rope_per_layer_type,),
+    "phi3": (_phi3_plain_rope,),
 }
 
 

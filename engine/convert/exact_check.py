@@ -71,16 +71,17 @@ def verify(src: GGUFSource, model_dir: Path) -> dict[str, Any]:
     compared, exact, worst = 0, 0, 0.0
     for name, got in effective_weights(model).items():
         parts = exact_graph.node_sources(src, name)
-        if parts is None or any(exact_graph.type_route(src.tensor_type(t)) is None for t, _ in parts):
+        if parts is None or any(exact_graph.type_route(src.tensor_type(p.name)) is None for p in parts):
             requantized.add(name)
             continue
-        want = np.concatenate([_ref(src, t, heads) for t, heads in parts])
+        want = np.concatenate([_ref(src, p) for p in parts])
         compared += 1
         exact += int(np.array_equal(got, want))
         worst = max(worst, float(np.abs(got - want).max()))
     return {"nodes": compared, "bit_exact": exact, "max_abs_error": worst, "skipped": sorted(requantized)}
 
 
-def _ref(src: GGUFSource, name: str, heads: int | None) -> np.ndarray:
-    w = src.dequantized(name)
-    return unpermute_rotary(w, heads) if heads else w
+def _ref(src: GGUFSource, part: exact_graph.TensorRows) -> np.ndarray:
+    """The part's rows of the whole tensor as ``gguf`` dequantizes it (cut after, not before)."""
+    w = src.dequantized(part.name)[part.start : part.stop]
+    return unpermute_rotary(w, part.heads) if part.heads else w

@@ -12,12 +12,16 @@ of the GGUF tensor behind it:
   summary (``requantized``) for hearth.json.
 
 A fused node (the builder's q/k/v) whose parts differ in type is stored in the
-widest layout any part needs (``nbits.stack``), which is still exact.
+widest layout any part needs (``nbits.stack``), which is still exact. The other
+way round, a fused GGUF tensor (Phi-3's ``attn_qkv``, and its ``ffn_up`` that
+holds gate rows then up rows) is cut into the rows of each builder node; blocks
+run along a row, so quantized rows are cut before decoding.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,41 +56,72 @@ def type_route(type_name: str) -> str | None:
     return f"{w.bits}-bit blocks of {w.block}" + (" + block-sum correction" if w.r is not None else "")
 
 
-def node_sources(src: GGUFSource, node_name: str) -> list[tuple[str, int | None]] | None:
-    """The GGUF tensors behind a projection node, with the head count to unpermute by.
+@dataclass(frozen=True)
+class TensorRows:
+    """Rows ``start:stop`` of the GGUF tensor ``name``, and the head count to unpermute them by."""
+
+    name: str
+    start: int
+    stop: int
+    heads: int | None = None
+
+
+def whole_tensor(src: GGUFSource, name: str) -> TensorRows:
+    return TensorRows(name, 0, src.tensor_rows(name))
+
+
+def node_sources(src: GGUFSource, node_name: str) -> list[TensorRows] | None:
+    """The GGUF rows behind a projection node, in the node's row order.
 
     Returns None for a node this module does not know (it stays re-quantized).
     """
     if node_name.startswith("/lm_head/"):
-        return [(head_tensor(src), None)]
+        return [whole_tensor(src, head_tensor(src))]
     hit = _LAYER_NODE.match(node_name)
     if hit is None:
         return None
+    projs = ["q_proj", "k_proj", "v_proj"] if hit.group(3) == "qkv_proj" else [hit.group(3)]
+    parts = [_projection_rows(src, f"blk.{hit.group(1)}.", p) for p in projs]
+    found = [p for p in parts if p is not None]
+    return found if len(found) == len(parts) else None
+
+
+def _projection_rows(src: GGUFSource, blk: str, proj: str) -> TensorRows | None:
+    names = src.tensor_names()
     n_head = int(src.arch_field("attention.head_count"))
     n_kv = int(src.arch_field("attention.head_count_kv", n_head))
-    permuted = src.architecture in ROTARY_PERMUTED
-    heads = {"q_proj": n_head, "k_proj": n_kv} if permuted else {}
-    projs = ["q_proj", "k_proj", "v_proj"] if hit.group(3) == "qkv_proj" else [hit.group(3)]
-    names = [(f"blk.{hit.group(1)}.{_GGUF_NAME[p]}.weight", heads.get(p)) for p in projs]
-    return names if all(n in src.tensor_names() for n, _ in names) else None
+    heads = {"q_proj": n_head, "k_proj": n_kv}.get(proj) if src.architecture in ROTARY_PERMUTED else None
+    own = f"{blk}{_GGUF_NAME[proj]}.weight"
+    if proj in ("q_proj", "k_proj", "v_proj") and own not in names and f"{blk}attn_qkv.weight" in names:
+        # llama.cpp's fused attn_qkv: n_head heads of q, then n_kv of k, then n_kv of v
+        fused = f"{blk}attn_qkv.weight"
+        head_dim = src.tensor_rows(fused) // (n_head + 2 * n_kv)
+        start, count = {"q_proj": (0, n_head), "k_proj": (n_head, n_kv), "v_proj": (n_head + n_kv, n_kv)}[proj]
+        return TensorRows(fused, start * head_dim, (start + count) * head_dim, heads)
+    if proj in ("gate_proj", "up_proj") and f"{blk}ffn_gate.weight" not in names and f"{blk}ffn_up.weight" in names:
+        # no ffn_gate: ffn_up holds gate rows then up rows (llama.cpp's phi3)
+        fused = f"{blk}ffn_up.weight"
+        half = src.tensor_rows(fused) // 2
+        return TensorRows(fused, 0, half) if proj == "gate_proj" else TensorRows(fused, half, 2 * half)
+    return TensorRows(own, 0, src.tensor_rows(own), heads) if own in names else None
 
 
 def head_tensor(src: GGUFSource) -> str:
     return "output.weight" if "output.weight" in src.tensor_names() else "token_embd.weight"
 
 
-def load_weight(src: GGUFSource, parts: list[tuple[str, int | None]]) -> NBitsWeight | np.ndarray:
+def load_weight(src: GGUFSource, parts: list[TensorRows]) -> NBitsWeight | np.ndarray:
     """The exact weight of a node: ``NBitsWeight``, or fp32 ``[N, K]`` if any part is float."""
-    if any(src.tensor_type(n) in gguf_blocks.FLOAT_TYPES for n, _ in parts):
-        return np.concatenate([_unpermuted(src.dequantized(n), h) for n, h in parts])
+    if any(src.tensor_type(p.name) in gguf_blocks.FLOAT_TYPES for p in parts):
+        return np.concatenate([_unpermuted(src.dequantized(p.name)[p.start : p.stop], p.heads) for p in parts])
     pieces = []
-    for name, heads in parts:
-        b = gguf_blocks.decode(src.raw(name), src.tensor_type(name))
+    for p in parts:
+        b = gguf_blocks.decode(src.raw(p.name)[p.start : p.stop], src.tensor_type(p.name))
         w = nbits.from_blocks(b)
-        if heads:  # blocks run along K, so permuted rows move whole
+        if p.heads:  # blocks run along K, so permuted rows move whole
             w = NBitsWeight(
-                q=unpermute_rotary(w.q, heads), scale=unpermute_rotary(w.scale, heads), bits=w.bits,
-                r=None if w.r is None else unpermute_rotary(w.r, heads), inexact_blocks=w.inexact_blocks,
+                q=unpermute_rotary(w.q, p.heads), scale=unpermute_rotary(w.scale, p.heads), bits=w.bits,
+                r=None if w.r is None else unpermute_rotary(w.r, p.heads), inexact_blocks=w.inexact_blocks,
             )  # fmt: skip
         pieces.append(w)
     return nbits.stack(pieces)
@@ -124,9 +159,12 @@ def apply(src: GGUFSource, model_dir: Path, outliers: dict[str, np.ndarray] | No
             nodes.append(node)
             continue
         parts = node_sources(src, node.name)
-        types = [src.tensor_type(n) for n, _ in parts or []]
+        types = [src.tensor_type(p.name) for p in parts or []]
         if parts is None or any(type_route(t) is None for t in types):
-            requantized += [n for n, _ in parts] if parts else [node.name]
+            # a fused GGUF tensor feeds several nodes (Phi-3's ffn_up) or parts of one: listed once
+            for name in [p.name for p in parts] if parts else [node.name]:
+                if name not in requantized:
+                    requantized.append(name)
             nodes.append(node)
             continue
         dtype = onnx.helper.tensor_dtype_to_np_dtype(inits[node.input[2]].data_type)
@@ -197,7 +235,7 @@ def _embedding(src: GGUFSource, graph: Any, new_inits: list[Any]) -> str:
         return "fp32 Gather (builder)"
     name = "token_embd.weight"
     kind = src.tensor_type(name)
-    w = load_weight(src, [(name, None)]) if type_route(kind) else None
+    w = load_weight(src, [whole_tensor(src, name)]) if type_route(kind) else None
     how = f"GatherBlockQuantized from the builder ({kind}, re-quantized)"
     if isinstance(w, NBitsWeight) and w.r is None:
         data, scales = _quantized_table(src, graph, w, new_inits)

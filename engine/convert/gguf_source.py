@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 GGUF_MAGIC = b"GGUF"
 # Architectures the GenAI builder turns into a fast graph and whose GGUF tensor
-# names transformers knows how to map.
-SUPPORTED_ARCHITECTURES = frozenset({"llama", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "gemma3"})
+# names transformers knows how to map. No "mistral": gguf has no such architecture
+# (llama.cpp writes Mistral models as "llama") and transformers cannot load one.
+SUPPORTED_ARCHITECTURES = frozenset({"llama", "qwen2", "qwen3", "phi3", "gemma2", "gemma3"})
 
 
 @dataclass(frozen=True)
@@ -128,20 +129,27 @@ class GGUFSource:
         """The ggml type name, e.g. ``Q4_1``."""
         return str(self._tensors[name].tensor_type.name)
 
+    def tensor_rows(self, name: str) -> int:
+        """The number of rows (output features) of a 2-D tensor."""
+        return int(self._tensor(name).data.shape[0])
+
     def main_weight_type(self) -> str:
-        """The type of the first attention weight: the file's working precision."""
+        """The type of the first attention weight (q, or Phi-3's fused q/k/v): the file's working precision."""
         for name in self._tensors:
-            if name.endswith("attn_q.weight"):
+            if name.endswith(("attn_q.weight", "attn_qkv.weight")):
                 return self.tensor_type(name)
         return "unknown"
 
     def raw(self, name: str) -> np.ndarray:
         """The stored bytes of a quantized tensor, ``[rows, bytes per row]``."""
+        data = np.asarray(self._tensor(name).data)
+        return data.view(np.uint8).reshape(data.shape[0], -1)
+
+    def _tensor(self, name: str) -> Any:
         t = self._tensors.get(name)
         if t is None:
             raise ConversionError(f"{self.path} has no tensor '{name}'.")
-        data = np.asarray(t.data)
-        return data.view(np.uint8).reshape(data.shape[0], -1)
+        return t
 
     def dequantized(self, name: str) -> np.ndarray:
         """Float32 ``[rows, cols]`` by ``gguf``'s own dequantizer (F32/F16/BF16 are exact)."""

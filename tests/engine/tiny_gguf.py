@@ -8,6 +8,10 @@ dequantizer (what transformers loads the file with) is the reference either way.
 The mix: layer 0 like Q4_K_M (Q4_K with Q6_K for attn_v and ffn_down), layer 1
 the small-model fallbacks and float types (Q5_0, Q5_1, Q8_0, Q4_0, Q4_1, F16,
 BF16), and the head Q6_K (tied) or Q5_K (untied, with a Q8_0 embedding).
+
+Phi-3 is written as llama.cpp writes it: q, k and v rows in one ``attn_qkv``
+tensor, and gate rows then up rows in one ``ffn_up`` (no ``ffn_gate``). Its
+layer 0 follows Q4_K_M's rule for a fused attn_qkv (Q5_K).
 """
 
 from __future__ import annotations
@@ -27,14 +31,24 @@ LAYER_TYPES = (
     {"attn_q": "Q5_0", "attn_k": "Q5_1", "attn_v": "Q8_0", "attn_output": "Q4_0",
      "ffn_gate": "Q4_1", "ffn_up": "F16", "ffn_down": "BF16"},
 )  # fmt: skip
-# architecture -> (tied head, q/k norms, qkv biases, post norms)
+FUSED_LAYER_TYPES = (
+    {"attn_qkv": "Q5_K", "attn_output": "Q4_K", "ffn_up": "Q4_K", "ffn_down": "Q6_K"},
+    {"attn_qkv": "BF16", "attn_output": "Q4_0", "ffn_up": "Q5_1", "ffn_down": "F16"},
+)  # fmt: skip
+# architecture -> (tied head, q/k norms, qkv biases, post norms, fused qkv and gate/up)
 ARCHITECTURES = {
-    "llama": (True, False, False, False),
-    "qwen2": (False, False, True, False),
-    "qwen3": (True, True, False, False),
-    "gemma2": (True, False, False, True),
-    "gemma3": (True, True, False, True),
+    "llama": (True, False, False, False, False),
+    "qwen2": (False, False, True, False, False),
+    "qwen3": (True, True, False, False, False),
+    "gemma2": (True, False, False, True, False),
+    "gemma3": (True, True, False, True, False),
+    "phi3": (False, False, False, False, True),
 }
+
+
+def layer_types(arch: str) -> tuple[dict[str, str], ...]:
+    """Each layer's GGUF tensor -> type for ``arch``."""
+    return FUSED_LAYER_TYPES if ARCHITECTURES[arch][4] else LAYER_TYPES
 
 
 def random_raw(type_name: str, n: int, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -70,7 +84,7 @@ def write(path: Path, arch: str, tokenizer_json: Path, seed: int = 0) -> Path:
     """Write a tiny ``arch`` model with the vocabulary of ``tokenizer_json`` (byte-level BPE)."""
     import gguf
 
-    tied, qk_norm, biases, post_norms = ARCHITECTURES[arch]
+    tied, qk_norm, biases, post_norms, fused = ARCHITECTURES[arch]
     rng = np.random.default_rng(seed)
     tok = json.loads(tokenizer_json.read_text(encoding="utf-8"))
     vocab = tok["model"]["vocab"]
@@ -111,6 +125,8 @@ def write(path: Path, arch: str, tokenizer_json: Path, seed: int = 0) -> Path:
     w.add_bos_token_id(specials["<|im_start|>"])
     w.add_eos_token_id(specials["<|im_end|>"])
     w.add_add_bos_token(False)
+    if fused:  # as llama.cpp's Phi-3 files do; transformers' default pad id (32000) is past a tiny vocabulary
+        w.add_pad_token_id(specials["<|endoftext|>"])
 
     def tensor(name: str, type_name: str, n: int, k: int) -> None:
         data = random_raw(type_name, n, k, rng)
@@ -133,7 +149,9 @@ def write(path: Path, arch: str, tokenizer_json: Path, seed: int = 0) -> Path:
         "attn_v": (KV_HEADS * HEAD_DIM, HIDDEN), "attn_output": (HIDDEN, HEADS * HEAD_DIM),
         "ffn_gate": (FFN, HIDDEN), "ffn_up": (FFN, HIDDEN), "ffn_down": (HIDDEN, FFN),
     }  # fmt: skip
-    for layer, kinds in enumerate(LAYER_TYPES):
+    if fused:
+        shapes.update({"attn_qkv": ((HEADS + 2 * KV_HEADS) * HEAD_DIM, HIDDEN), "ffn_up": (2 * FFN, HIDDEN)})
+    for layer, kinds in enumerate(layer_types(arch)):
         for part, kind in kinds.items():
             tensor(f"blk.{layer}.{part}.weight", kind, *shapes[part])
         if biases:
