@@ -35,6 +35,13 @@ def register(
         help="int4 from a Q4_1 GGUF: let the builder re-quantize (smaller and faster, less faithful) "
         "instead of keeping the GGUF's exact grid",
     )
+    conv.add_argument(
+        "--fp32-channels",
+        type=int,
+        metavar="N",
+        help="exact GGUF routes: how many of each normed input's largest channels skip the int8 "
+        "activations (default 8; 0 gives the fastest graph, a little less faithful: docs/fidelity.md)",
+    )
     conv.set_defaults(func=_cmd_convert)
 
     if models_subparsers is None:
@@ -51,20 +58,23 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     out = Path(args.out).expanduser() if args.out else paths.models_dir() / _model_name(src)
 
     def run() -> None:
-        folder = convert_printing(src, out, args.precision, args.provider, exact=not args.requantize)
+        folder = convert_printing(src, out, args.precision, args.provider, exact=not args.requantize,
+                                  fp32_channels=args.fp32_channels)  # fmt: skip
         print(f"Model ready: {folder}")
 
     return guarded(run)
 
 
-def convert_printing(src: Path, out: Path, precision: str, provider: str, exact: bool) -> Path:
+def convert_printing(
+    src: Path, out: Path, precision: str, provider: str, exact: bool, fp32_channels: int | None = None
+) -> Path:
     """``engine.convert.pipeline.convert``, printing its ``[ 42%] stage`` lines (the app reads them)."""
     from engine.convert.pipeline import convert
 
     def progress(stage: str, fraction: float) -> None:
         print(f"[{fraction:4.0%}] {stage}", flush=True)
 
-    return convert(src, out, precision, provider, progress, exact=exact)
+    return convert(src, out, precision, provider, progress, exact=exact, fp32_channels=fp32_channels)
 
 
 def _cmd_install_default(args: argparse.Namespace) -> int:

@@ -88,6 +88,8 @@ def convert(
         raise ConversionError(f"Unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}.")
     if provider not in PROVIDERS:
         raise ConversionError(f"Unknown provider '{provider}'; choose one of {', '.join(PROVIDERS)}.")
+    if fp32_channels is not None and fp32_channels < 0:
+        raise ConversionError(f"--fp32-channels must be 0 or more, not {fp32_channels}.")
     if not src.exists():
         raise ConversionError(f"{src} does not exist.")
     if out_dir.exists():

@@ -4,15 +4,17 @@ The default model's Q4_1 GGUF is expanded to F32 and quantized to Q4_K_M by
 llama-cpp-python's ``llama_model_quantize`` (in the llama venv the remote tests use;
 see tests/engine/remote_servers.py). For this 576-wide model that file holds
 Q4_K, Q6_K, Q5_0 and Q8_0 tensors. Hearth converts it at int4 (every tensor on an
-exact route) and at fp32 (the same file dequantized). On a 256-token slice of
-tests/data/ppl_text.txt:
+exact route) with ``hearth-cli convert FILE --precision int4 --out DIR`` and no
+other option, and at fp32 (the same file dequantized). Then:
 - with fp32 activations (accuracy_level 1) the int4 graph's perplexity is the fp32
-  build's: the routes carry the weights exactly (measured: equal to 4 decimals);
-- as shipped (accuracy_level 4, int8 activations) it stays within a few percent
-  (measured +2.1 % on this slice, +0.7 to +1.1 % on 1,024 tokens; a re-quantized
-  model is +25 %). The 0.5 % target is not met at level 4: docs/fidelity.md.
+  build's on a 256-token slice of tests/data/ppl_text.txt: the routes carry the
+  weights exactly (measured: equal to 4 decimals);
+- as shipped (accuracy_level 4, int8 activations, 8 outlier channels per normed
+  input in fp32) it lies within 0.5 % of fp32 on 1,024 tokens of both natural
+  texts (measured -0.30 % and -0.05 %). Without the outlier channels it is +1.10 %
+  and +0.90 % (docs/fidelity.md), so this fails if they stop working.
 
-About 2.5 minutes on 2 busy cores: the two conversions take 45-55 s each.
+About 4 minutes on 2 busy cores: the two conversions take 45-90 s each.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,7 +32,8 @@ from engine.generation.perplexity import perplexity
 from engine.runtime.model import load_model
 from tests.engine.remote_servers import llama_python
 
-TEXT = Path(__file__).resolve().parents[1] / "data" / "ppl_text.txt"
+DATA = Path(__file__).resolve().parents[1] / "data"
+TEXTS = (DATA / "ppl_text.txt", DATA / "ppl_text_python.txt")  # GPL v3, CPython's LICENSE
 
 QUANTIZE = """
 import sys, llama_cpp as lib
@@ -61,7 +65,7 @@ def q4_k_m(default_gguf, tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
-def test_q4_k_m_converts_exactly_and_keeps_its_perplexity_up_to_int8_activations(q4_k_m, tmp_path):
+def test_q4_k_m_converts_exactly_and_keeps_its_perplexity(q4_k_m, tmp_path):
     import gguf
 
     from engine.convert.pipeline import convert
@@ -69,20 +73,27 @@ def test_q4_k_m_converts_exactly_and_keeps_its_perplexity_up_to_int8_activations
     types = {t.tensor_type.name for t in gguf.GGUFReader(q4_k_m).tensors}
     assert {"Q4_K", "Q6_K", "Q5_0", "Q8_0"} <= types
 
-    exact = convert(q4_k_m, tmp_path / "int4", precision="int4")
+    exact = tmp_path / "int4"
+    cli = subprocess.run([sys.executable, "-m", "engine.cli", "convert", str(q4_k_m), "--precision", "int4",
+                          "--out", str(exact)], capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert cli.returncode == 0, cli.stdout[-2000:] + cli.stderr[-2000:]
     reference = convert(q4_k_m, tmp_path / "fp32", precision="fp32")
     meta = json.loads((exact / "hearth.json").read_text(encoding="utf-8"))
     assert meta["route"] == "gguf-exact-per-tensor" and meta["requantized"] == []
     assert meta["exact"]["inexact_correction_blocks"] == 0
+    assert meta["exact"]["fp32_channels"] == {"inputs": 61, "channels_per_input": 8}
 
-    text = TEXT.read_text(encoding="utf-8")
-    options = LoadOptions(threads=2, context_length=512)
-    ppl = {}
-    for name, folder in (("int4", exact), ("fp32 activations", _accuracy_level_1(exact, tmp_path / "acc1")),
-                         ("fp32", reference)):  # fmt: skip
-        ppl[name] = perplexity(load_model(folder, options), text, max_tokens=256).perplexity
-    assert abs(ppl["fp32 activations"] / ppl["fp32"] - 1) <= 0.0005, ppl
-    assert abs(ppl["int4"] / ppl["fp32"] - 1) <= 0.04, ppl
+    options = LoadOptions(threads=2, context_length=2048)
+    slice_text = TEXTS[0].read_text(encoding="utf-8")
+    at_level_1 = perplexity(load_model(_accuracy_level_1(exact, tmp_path / "acc1"), options), slice_text, max_tokens=256)
+    at_fp32 = perplexity(load_model(reference, options), slice_text, max_tokens=256)
+    assert abs(at_level_1.perplexity / at_fp32.perplexity - 1) <= 0.0005, (at_level_1, at_fp32)
+
+    shipped, fp32 = load_model(exact, options), load_model(reference, options)
+    for path in TEXTS:
+        text = path.read_text(encoding="utf-8")
+        got, want = perplexity(shipped, text, max_tokens=1024), perplexity(fp32, text, max_tokens=1024)
+        assert abs(got.perplexity / want.perplexity - 1) <= 0.005, (path.name, got.perplexity, want.perplexity)
 
 
 def _accuracy_level_1(folder: Path, out: Path) -> Path:
