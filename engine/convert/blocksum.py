@@ -12,6 +12,10 @@ with ``S`` a [K, K/B] 0/1 matrix. Both extra products are small fp32 MatMuls
 projections share one blocksum. Nothing is rounded beyond ``r`` itself.
 Compared with 8-bit blocks it reads half the weight bytes per token for the
 4-bit types, at about 3 small nodes per projection.
+
+The same side product also carries the outlier channels that skip the int8
+activations (``CorrectionWriter``), so those cost no extra MatMul where a node
+already has a correction.
 """
 
 from __future__ import annotations

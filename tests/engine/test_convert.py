@@ -45,6 +45,13 @@ def test_missing_path(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[
     assert _leftovers(home) == []
 
 
+def test_negative_fp32_channels_is_refused(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _run_cli(["convert", str(tmp_path / "model.gguf"), "--fp32-channels", "-1"], capsys)
+    assert code != 0
+    assert err.startswith("error: ") and "--fp32-channels must be 0 or more, not -1" in err
+    assert _leftovers(home) == []
+
+
 def test_file_that_is_not_gguf(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     fake = tmp_path / "weights.gguf"
     fake.write_text("definitely not a model\n")
