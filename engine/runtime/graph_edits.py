@@ -23,8 +23,8 @@ def logits_for_trailing_positions(model: onnx.ModelProto) -> bool:
     graph = model.graph
     if logits_seq_dim(graph) == 1 or any(i.name == POSITIONS_INPUT for i in graph.input):
         return False
-    head = next((n for n in graph.node if "logits" in n.output), None)
-    if head is None or head.op_type not in ("MatMul", "MatMulNBits"):
+    hidden = _head_input(graph)
+    if hidden is None:
         return False
     graph.input.append(helper.make_tensor_value_info(POSITIONS_INPUT, TensorProto.INT64, [1]))
     ends = helper.make_tensor("/hearth/positions_end", TensorProto.INT64, [1], [2**62])
@@ -33,16 +33,40 @@ def logits_for_trailing_positions(model: onnx.ModelProto) -> bool:
     starts, trailing = "/hearth/positions_start", "/hearth/trailing_hidden"
     nodes = [
         helper.make_node("Neg", [POSITIONS_INPUT], [starts], name="/hearth/PositionsStart"),
-        helper.make_node("Slice", [head.input[0], starts, ends.name, axis.name], [trailing],
+        helper.make_node("Slice", [hidden, starts, ends.name, axis.name], [trailing],
                          name="/hearth/TrailingPositions"),
     ]  # fmt: skip
-    at = list(graph.node).index(head)
+    readers = [n for n in graph.node if hidden in n.input]
+    at = min(list(graph.node).index(n) for n in readers)
     for offset, node in enumerate(nodes):
         graph.node.insert(at + offset, node)
-    head.input[0] = trailing
+    for reader in readers:
+        reader.input[list(reader.input).index(hidden)] = trailing
     out = next(o for o in graph.output if o.name == "logits")
     out.type.tensor_type.shape.dim[1].dim_param = "logits_positions"
     return True
+
+
+def _head_input(graph: onnx.GraphProto) -> str | None:
+    """The hidden state lm_head reads, or None for a head this edit does not know.
+
+    A plain head is one ``MatMul``/``MatMulNBits`` producing ``logits``. An exact GGUF
+    head (engine/convert/blocksum.py) adds an fp32 side product to it, and may read
+    its input through a channel mask: every branch then reads the same hidden
+    state, which is what gets sliced.
+    """
+    producer = {o: n for n in graph.node for o in n.output}
+    head = producer.get("logits")
+    if head is not None and head.op_type == "Add":
+        head = producer.get(head.input[0])
+    if head is None or head.op_type not in ("MatMul", "MatMulNBits"):
+        return None
+    hidden = head.input[0]
+    masking = producer.get(hidden)
+    weights = {i.name for i in graph.initializer}
+    if masking is not None and masking.op_type == "Mul" and masking.input[1] in weights:
+        hidden = masking.input[0]
+    return hidden
 
 
 def add_argmax_output(model: onnx.ModelProto) -> bool:

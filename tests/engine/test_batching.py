@@ -3,15 +3,27 @@
 The reference for every sequence is the same model run alone in slot 0 of a
 one-slot load (batch 1, today's path), on a tiny random Llama and on the default
 model. Batched rows must not change a single id.
+
+On the default model that holds only where ONNX Runtime's ``MatMulNBits`` kernels
+round a row in a batch exactly as alone. On an AVX2-only CPU (AMD EPYC, seen here)
+they don't: one node differs by 2e-7 relative, and the int8 activations of 30
+layers grow that into logits 0.3 apart, enough to change a greedy id over 24
+tokens. There the bit-exact checks are skipped, and what batching must keep on
+every CPU is checked instead: batched rows lie as close to the fp32 build's
+distribution as rows alone do.
 """
 
 from __future__ import annotations
 
+import functools
+
+import numpy as np
 import pytest
 
 from engine.core.events import LoadOptions, SamplingParams
 from engine.generation.batching import BatchDecoder, NoFreeSlotError
 from engine.generation.generate import stream_generate
+from engine.generation.logprobs import log_softmax
 from engine.runtime.model import load_model
 
 from tests.engine.tiny_models import tiny_models_fixture  # noqa: F401 - the tiny_models fixture
@@ -62,9 +74,44 @@ def _drain(batch: BatchDecoder, ticks: list[int] | None = None, calls: list[int]
     return ids
 
 
+@functools.cache
+def _kernels_round_rows_as_alone() -> bool:
+    """Does a 4-bit and an 8-bit ``MatMulNBits`` (accuracy_level 4) give a row in a batch of 4 bit for bit as alone?"""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    k, n = 576, 960
+    for bits in (4, 8):
+        data = rng.integers(0, 256, (n, k // 32, 32 * bits // 8), dtype=np.uint8)
+        scales = rng.uniform(1e-3, 1e-2, n * k // 32).astype(np.float32)
+        node = helper.make_node("MatMulNBits", ["x", "w", "s"], ["y"], domain="com.microsoft", K=k, N=n,
+                                bits=bits, block_size=32, accuracy_level=4)  # fmt: skip
+        graph = helper.make_graph([node], "probe", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1, k])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                                  [numpy_helper.from_array(data, "w"), numpy_helper.from_array(scales, "s")])  # fmt: skip
+        opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 2
+        session = ort.InferenceSession(helper.make_model(graph, opset_imports=opsets, ir_version=9).SerializeToString(),
+                                       options, providers=["CPUExecutionProvider"])  # fmt: skip
+        x = rng.standard_normal((4, 1, k)).astype(np.float32)
+        together = session.run(None, {"x": x})[0]
+        if not all(np.array_equal(together[i], session.run(None, {"x": x[i : i + 1]})[0][0]) for i in range(4)):
+            return False
+    return True
+
+
+def _require_row_exact_kernels(folder, default_model_dir) -> None:
+    if folder == default_model_dir and not _kernels_round_rows_as_alone():
+        pytest.skip("this CPU's MatMulNBits kernels round a batched row differently from a lone one (module docstring)")
+
+
 @pytest.fixture(params=["tiny", "default"])
 def folder(request, tiny_models, default_model_dir):
-    return tiny_models / "genai" if request.param == "tiny" else default_model_dir
+    chosen = tiny_models / "genai" if request.param == "tiny" else default_model_dir
+    _require_row_exact_kernels(chosen, default_model_dir)
+    return chosen
 
 
 def test_four_sequences_of_different_lengths_decode_together_as_they_do_alone(folder):
@@ -131,6 +178,7 @@ def test_a_cancelled_sequence_frees_its_slot_at_the_next_step(tiny_models):
 def test_a_ragged_decode_tick_gives_each_row_bit_for_bit_its_logits_alone(default_model_dir):
     # Rows of different lengths in one run: ONNX Runtime's CPU kernels keep each
     # one-token row's arithmetic as it is alone, so not one bit may change.
+    _require_row_exact_kernels(default_model_dir, default_model_dir)
     model = load_model(default_model_dir, LoadOptions(context_length=256, threads=2, slots=4))
     runner = model.runner
     ids = model.codec.encode("The hearth keeps the house warm through the long winter night. " * 8)
@@ -147,6 +195,36 @@ def test_a_ragged_decode_tick_gives_each_row_bit_for_bit_its_logits_alone(defaul
         logits = runner.decode_tick(range(4), [ids[length + step] for length in lengths])
         for row, length in enumerate(lengths):
             assert (logits[row] == alone[length][step]).all(), (step, row)
+
+
+def test_a_ragged_decode_tick_keeps_each_row_as_close_to_fp32_as_alone(default_model_dir, fp32_model_dir):
+    # Holds on every CPU: a row that read another slot's cache or position would be far off.
+    model = load_model(default_model_dir, LoadOptions(context_length=256, threads=2, slots=4))
+    reference = load_model(fp32_model_dir, LoadOptions(context_length=256, threads=2))
+    ids = model.codec.encode("The hearth keeps the house warm through the long winter night. " * 8)
+    lengths = (20, 33, 47, 60)
+    alone, fp32 = {}, {}
+    for length in lengths:
+        for runner, out in ((model.runner, alone), (reference.runner, fp32)):
+            runner.reset(0)
+            runner.forward(ids[:length], 0)
+            out[length] = [runner.forward([t], 0).copy() for t in ids[length : length + 4]]
+    for slot, length in enumerate(lengths):
+        model.runner.reset(slot)
+        model.runner.forward(ids[:length], slot)
+    batched_kl, alone_kl = [], []
+    for step in range(4):
+        logits = model.runner.decode_tick(range(4), [ids[length + step] for length in lengths])
+        for row, length in enumerate(lengths):
+            batched_kl.append(_kl(fp32[length][step], logits[row]))
+            alone_kl.append(_kl(fp32[length][step], alone[length][step]))
+    assert np.mean(batched_kl) <= 2 * np.mean(alone_kl) + 1e-4, (np.mean(batched_kl), np.mean(alone_kl))
+
+
+def _kl(want, got) -> float:
+    """KL(want || got) between two logits rows."""
+    p, q = (log_softmax(np.asarray(v, np.float64).reshape(-1)) for v in (want, got))
+    return float((np.exp(p) * (p - q)).sum())
 
 
 COPY = ("Repeat this list exactly, one item per line:\napples, pears, plums, cherries, grapes, lemons, limes, "
