@@ -70,7 +70,11 @@ def _feeds(session: Any, model_dir: Path) -> dict[str, np.ndarray] | None:
     tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     text = CALIBRATION_TEXT.read_text(encoding="utf-8")
     ids = tok.encode(text, add_special_tokens=False).ids[:CALIBRATION_TOKENS]
-    head = json.loads((model_dir / "genai_config.json").read_text(encoding="utf-8"))["model"]["decoder"]["head_size"]
+    decoder = json.loads((model_dir / "genai_config.json").read_text(encoding="utf-8"))["model"]["decoder"]
+    head = decoder["head_size"]
+    # Sliding-window attention (Gemma) wants a cache at least as long as its window;
+    # the graph shares past and present buffers, so the mask alone says what is filled.
+    capacity = max(len(ids), int((decoder.get("sliding_window") or {}).get("window_size") or 0))
     feeds: dict[str, np.ndarray] = {}
     for i in session.get_inputs():
         if i.name == "input_ids":
@@ -80,7 +84,7 @@ def _feeds(session: Any, model_dir: Path) -> dict[str, np.ndarray] | None:
         elif i.name == "position_ids":
             feeds[i.name] = np.arange(len(ids), dtype=np.int64)[None, :]
         elif i.name.startswith("past_key_values"):
-            feeds[i.name] = np.zeros((1, i.shape[1], 0, head), np.float32)
+            feeds[i.name] = np.zeros((1, i.shape[1], capacity, head), np.float32)
         else:
             return None
     return feeds
