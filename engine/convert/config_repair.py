@@ -58,10 +58,25 @@ def _phi3_plain_rope(config: Any) -> list[str]:
     return [f"phi3: original_max_position_embeddings {old} -> {context} (the context length; plain rope)"]
 
 
+def _nemotron_norm_eps(config: Any) -> list[str]:
+    """Nemotron: the LayerNorm epsilon is ``norm_eps``; the builder reads ``rms_norm_eps``.
+
+    ``NemotronConfig`` has no ``rms_norm_eps``, so the builder would fall back to
+    1e-6 while transformers normalizes with ``norm_eps`` (1e-5 by default, or the
+    file's value): the builder is given the same epsilon.
+    """
+    eps = getattr(config, "norm_eps", None)
+    if eps is None or getattr(config, "rms_norm_eps", None) == eps:
+        return []
+    object.__setattr__(config, "rms_norm_eps", eps)
+    return [f"nemotron: rms_norm_eps -> {eps} (norm_eps, the LayerNorm epsilon transformers uses)"]
+
+
 # model_type (as transformers names it) -> repairs, in order
 REPAIRS: dict[str, tuple[Callable[[Any], list[str]], ...]] = {
     "gemma3_text": (_gemma3_rope_per_layer_type,),
     "phi3": (_phi3_plain_rope,),
+    "nemotron": (_nemotron_norm_eps,),
 }
 
 

@@ -89,7 +89,8 @@ def node_sources(src: GGUFSource, node_name: str) -> list[TensorRows] | None:
 def _projection_rows(src: GGUFSource, blk: str, proj: str) -> TensorRows | None:
     names = src.tensor_names()
     n_head = int(src.arch_field("attention.head_count"))
-    n_kv = int(src.arch_field("attention.head_count_kv", n_head))
+    n_kv = src.arch_field("attention.head_count_kv", n_head)
+    n_kv = int(max(n_kv) if isinstance(n_kv, list) else n_kv)  # per-layer list in hybrid models (0: no attention)
     heads = {"q_proj": n_head, "k_proj": n_kv}.get(proj) if src.architecture in ROTARY_PERMUTED else None
     own = f"{blk}{_GGUF_NAME[proj]}.weight"
     if proj in ("q_proj", "k_proj", "v_proj") and own not in names and f"{blk}attn_qkv.weight" in names:
@@ -98,12 +99,28 @@ def _projection_rows(src: GGUFSource, blk: str, proj: str) -> TensorRows | None:
         head_dim = src.tensor_rows(fused) // (n_head + 2 * n_kv)
         start, count = {"q_proj": (0, n_head), "k_proj": (n_head, n_kv), "v_proj": (n_head + n_kv, n_kv)}[proj]
         return TensorRows(fused, start * head_dim, (start + count) * head_dim, heads)
-    if proj in ("gate_proj", "up_proj") and f"{blk}ffn_gate.weight" not in names and f"{blk}ffn_up.weight" in names:
-        # no ffn_gate: ffn_up holds gate rows then up rows (llama.cpp's phi3)
+    if proj in ("gate_proj", "up_proj") and _fused_gate_up(src, blk):
+        # ffn_up holds gate rows then up rows (llama.cpp's phi3)
         fused = f"{blk}ffn_up.weight"
         half = src.tensor_rows(fused) // 2
         return TensorRows(fused, 0, half) if proj == "gate_proj" else TensorRows(fused, half, 2 * half)
     return TensorRows(own, 0, src.tensor_rows(own), heads) if own in names else None
+
+
+def _fused_gate_up(src: GGUFSource, blk: str) -> bool:
+    """True when ``ffn_up`` is gate and up stacked: no ``ffn_gate`` and twice the MLP width of rows.
+
+    A model without a gate (Nemotron's relu² MLP) also lacks ``ffn_gate``, but its
+    ``ffn_up`` is the up projection alone, as wide as ``feed_forward_length``.
+    """
+    names = src.tensor_names()
+    up = f"{blk}ffn_up.weight"
+    if f"{blk}ffn_gate.weight" in names or up not in names:
+        return False
+    width = src.arch_field("feed_forward_length")
+    if isinstance(width, list):  # per-layer widths
+        width = width[int(blk.split(".")[1])]
+    return width is not None and src.tensor_rows(up) == 2 * int(width)
 
 
 def head_tensor(src: GGUFSource) -> str:

@@ -22,7 +22,7 @@ GGUF_MAGIC = b"GGUF"
 # Architectures the GenAI builder turns into a fast graph and whose GGUF tensor
 # names transformers knows how to map. No "mistral": gguf has no such architecture
 # (llama.cpp writes Mistral models as "llama") and transformers cannot load one.
-SUPPORTED_ARCHITECTURES = frozenset({"llama", "qwen2", "qwen3", "phi3", "gemma2", "gemma3"})
+SUPPORTED_ARCHITECTURES = frozenset({"llama", "qwen2", "qwen3", "phi3", "gemma2", "gemma3", "nemotron"})
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ def test_architecture_converts_exactly(arch: str, tmp_path: Path) -> None:
     first = tiny_gguf.layer_types(arch)[0]
     assert meta["source_weights"] == first.get("attn_q", first.get("attn_qkv"))
     report = verify(GGUFSource(src), folder)
-    assert report["nodes"] == 2 * 5 + 1 and report["bit_exact"] == report["nodes"], report
+    assert report["nodes"] == 2 * tiny_gguf.builder_nodes_per_layer(arch) + 1 and report["bit_exact"] == report["nodes"], report
 
     model = load_model(_accuracy_level_1(folder, tmp_path / "acc1"), LoadOptions(threads=2, context_length=128))
     params = SamplingParams(max_new_tokens=32, ignore_eos=True)
@@ -113,7 +113,7 @@ def test_mistral_gguf_is_refused_by_name(
     monkeypatch.setenv("HEARTH_HOME", str(tmp_path / "home"))
     assert cli.main(["convert", str(path)]) != 0
     err = capsys.readouterr().err
-    assert "'mistral' model; Hearth can convert only gemma2, gemma3, llama, phi3, qwen2, qwen3" in err
+    assert "'mistral' model; Hearth can convert only gemma2, gemma3, llama, nemotron, phi3, qwen2, qwen3" in err
     assert "Traceback" not in err
     with pytest.raises(NotImplementedError, match="Unknown gguf model_type: mistral"):
         AutoModelForCausalLM.from_pretrained(str(tmp_path), gguf_file=path.name)
@@ -138,6 +138,7 @@ def test_fused_tensor_left_requantized_is_listed_once(tmp_path: Path) -> None:
     writer = gguf.GGUFWriter(str(path), "phi3")
     writer.add_head_count(2)
     writer.add_head_count_kv(1)
+    writer.add_feed_forward_length(64)  # ffn_up's 128 rows are gate and up stacked
     q2_k = gguf.GGMLQuantizationType.Q2_K  # no exact route: every node stays as the builder made it
     for name, rows in (("blk.0.attn_qkv.weight", 4 * 32), ("blk.0.ffn_up.weight", 2 * 64)):
         raw = np.zeros((rows, 84), np.uint8)  # one 84-byte Q2_K block per row of 256

@@ -12,6 +12,10 @@ BF16), and the head Q6_K (tied) or Q5_K (untied, with a Q8_0 embedding).
 Phi-3 is written as llama.cpp writes it: q, k and v rows in one ``attn_qkv``
 tensor, and gate rows then up rows in one ``ffn_up`` (no ``ffn_gate``). Its
 layer 0 follows Q4_K_M's rule for a fused attn_qkv (Q5_K).
+
+Nemotron has a plain ``ffn_up`` and no ``ffn_gate`` (a relu² MLP), LayerNorms
+with biases, and rotary on half of each head (transformers' default
+``partial_rotary_factor``, as it reads no rope dimension from the file).
 """
 
 from __future__ import annotations
@@ -43,12 +47,24 @@ ARCHITECTURES = {
     "gemma2": (True, False, False, True, False),
     "gemma3": (True, True, False, True, False),
     "phi3": (False, False, False, False, True),
+    "nemotron": (False, False, False, False, False),
 }
+NO_GATE = frozenset({"nemotron"})  # up -> activation -> down, no ffn_gate tensor
+NORM_BIASES = frozenset({"nemotron"})  # LayerNorm, not RMSNorm
 
 
 def layer_types(arch: str) -> tuple[dict[str, str], ...]:
     """Each layer's GGUF tensor -> type for ``arch``."""
-    return FUSED_LAYER_TYPES if ARCHITECTURES[arch][4] else LAYER_TYPES
+    if ARCHITECTURES[arch][4]:
+        return FUSED_LAYER_TYPES
+    if arch in NO_GATE:
+        return tuple({k: v for k, v in kinds.items() if k != "ffn_gate"} for kinds in LAYER_TYPES)
+    return LAYER_TYPES
+
+
+def builder_nodes_per_layer(arch: str) -> int:
+    """The builder's projection nodes in one layer: fused q/k/v, o, then gate (if any), up and down."""
+    return 4 if arch in NO_GATE else 5
 
 
 def random_raw(type_name: str, n: int, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -111,7 +127,7 @@ def write(path: Path, arch: str, tokenizer_json: Path, seed: int = 0) -> Path:
     w.add_head_count_kv(KV_HEADS)
     w.add_key_length(HEAD_DIM)
     w.add_value_length(HEAD_DIM)
-    w.add_rope_dimension_count(HEAD_DIM)
+    w.add_rope_dimension_count(HEAD_DIM // 2 if arch == "nemotron" else HEAD_DIM)
     w.add_rope_freq_base(10000.0)
     w.add_layer_norm_rms_eps(1e-6)
     w.add_vocab_size(len(tokens))
@@ -138,6 +154,8 @@ def write(path: Path, arch: str, tokenizer_json: Path, seed: int = 0) -> Path:
 
     def norm(name: str, size: int) -> None:
         w.add_tensor(name, (1.0 + 0.1 * rng.standard_normal(size)).astype(np.float32))
+        if arch in NORM_BIASES and name.endswith(".weight"):
+            w.add_tensor(name[: -len("weight")] + "bias", (0.1 * rng.standard_normal(size)).astype(np.float32))
 
     v = len(tokens)
     tensor("token_embd.weight", "Q6_K" if tied else "Q8_0", v, HIDDEN)
