@@ -15,8 +15,6 @@ distribution as rows alone do.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pytest
 
@@ -27,6 +25,7 @@ from engine.generation.logprobs import log_softmax
 from engine.runtime.model import load_model
 
 from tests.engine.tiny_models import tiny_models_fixture  # noqa: F401 - the tiny_models fixture
+from tests.helpers.kernel_rows import kernels_round_rows_as_alone
 
 GREEDY = SamplingParams(max_new_tokens=24, ignore_eos=True)
 QUESTIONS = (
@@ -74,36 +73,8 @@ def _drain(batch: BatchDecoder, ticks: list[int] | None = None, calls: list[int]
     return ids
 
 
-@functools.cache
-def _kernels_round_rows_as_alone() -> bool:
-    """Does a 4-bit and an 8-bit ``MatMulNBits`` (accuracy_level 4) give a row in a batch of 4 bit for bit as alone?"""
-    import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(0)
-    k, n = 576, 960
-    for bits in (4, 8):
-        data = rng.integers(0, 256, (n, k // 32, 32 * bits // 8), dtype=np.uint8)
-        scales = rng.uniform(1e-3, 1e-2, n * k // 32).astype(np.float32)
-        node = helper.make_node("MatMulNBits", ["x", "w", "s"], ["y"], domain="com.microsoft", K=k, N=n,
-                                bits=bits, block_size=32, accuracy_level=4)  # fmt: skip
-        graph = helper.make_graph([node], "probe", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1, k])],
-                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-                                  [numpy_helper.from_array(data, "w"), numpy_helper.from_array(scales, "s")])  # fmt: skip
-        opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 2
-        session = ort.InferenceSession(helper.make_model(graph, opset_imports=opsets, ir_version=9).SerializeToString(),
-                                       options, providers=["CPUExecutionProvider"])  # fmt: skip
-        x = rng.standard_normal((4, 1, k)).astype(np.float32)
-        together = session.run(None, {"x": x})[0]
-        if not all(np.array_equal(together[i], session.run(None, {"x": x[i : i + 1]})[0][0]) for i in range(4)):
-            return False
-    return True
-
-
 def _require_row_exact_kernels(folder, default_model_dir) -> None:
-    if folder == default_model_dir and not _kernels_round_rows_as_alone():
+    if folder == default_model_dir and not kernels_round_rows_as_alone():
         pytest.skip("this CPU's MatMulNBits kernels round a batched row differently from a lone one (module docstring)")
 
 

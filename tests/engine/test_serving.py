@@ -20,6 +20,7 @@ from engine.generation.generate import stream_generate
 from engine.runtime.model import load_model
 
 from tests.engine.serve_process import serve
+from tests.helpers.kernel_rows import kernels_round_rows_as_alone
 
 openai = pytest.importorskip("openai")
 MODEL = "SmolLM2-135M-Instruct"
@@ -99,6 +100,12 @@ def test_eight_concurrent_streams_each_get_their_greedy_answer_alone(server, cli
         t.start()
     for t in threads:
         t.join(120)
+    assert sorted(results) == list(range(8))
+    if not kernels_round_rows_as_alone():
+        # Batched rows round differently on this CPU (tests/helpers/kernel_rows.py), so the
+        # ids may part after a few dozen tokens; every stream must still get its answer.
+        assert all(0 < count <= n and text.strip() for text, count in results.values()), results
+        return
     model = load_model(default_model_dir, LoadOptions(context_length=2048, threads=2))
     for i, question in enumerate(QUESTIONS):
         model.runner.reset()
